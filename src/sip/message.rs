@@ -1,0 +1,489 @@
+//! The zero-copy message: a start line and an index of header ranges into
+//! the datagram (RFC 3261 §7). Header values are parsed only when asked.
+
+use super::addr::{NameAddr, qvalue_ok};
+use super::error::Invalid;
+use super::error::ParseError;
+use super::header::HeaderName;
+use super::scan::{is_token_byte, parse_decimal, split_top, trim, trim_bytes};
+use super::typed::{Auth, CSeq, Method, tokens};
+use super::uri::Uri;
+use super::via::Via;
+
+/// Most header lines accepted in one message.
+pub const MAX_HEADERS: usize = 128;
+/// Largest datagram accepted (the UDP payload limit).
+pub const MAX_MESSAGE: usize = 65_535;
+
+/// One header line: its classified name, raw name and trimmed raw value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Classified name (compact forms resolved).
+    pub name: HeaderName,
+    /// The name as written.
+    pub raw_name: &'a [u8],
+    /// The value as written, LWS trimmed at both ends; inner folding kept.
+    pub value: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    /// The value as UTF-8 text; an error names the header.
+    pub fn value_str(&self) -> Result<&'a str, ParseError> {
+        std::str::from_utf8(self.value).map_err(|_| ParseError::BadHeader(self.name))
+    }
+}
+
+/// Request line or status line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartLine<'a> {
+    /// `Method SP Request-URI SP SIP/2.0`
+    Request {
+        /// The method.
+        method: Method<'a>,
+        /// The Request-URI.
+        uri: Uri<'a>,
+    },
+    /// `SIP/2.0 SP Status-Code SP Reason-Phrase`
+    Response {
+        /// The status code, 100..=699.
+        status: u16,
+        /// The reason phrase as written (may be empty or UTF-8).
+        reason: &'a [u8],
+    },
+}
+
+/// A Contact value.
+#[allow(clippy::large_enum_variant)] // a transient view, never stored in bulk
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contact<'a> {
+    /// `Contact: *` (REGISTER with Expires: 0 only).
+    Wildcard,
+    /// A name-addr or addr-spec with its params.
+    Addr(NameAddr<'a>),
+}
+
+/// A parsed SIP message borrowing its datagram.
+#[derive(Clone, Debug)]
+pub struct Message<'a> {
+    buf: &'a [u8],
+    start: StartLine<'a>,
+    headers: Vec<Header<'a>>,
+    body: &'a [u8],
+}
+
+/// Parses a datagram: start line, header index, body framed by
+/// Content-Length (RFC 3261 §18.3: octets beyond it are discarded, fewer
+/// is an error; absent, the body is the rest of the datagram).
+pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
+    if buf.len() > MAX_MESSAGE {
+        return Err(ParseError::TooLarge);
+    }
+    // §7.5: CRLFs before the start line are ignored (keep-alives).
+    let mut pos = buf.iter().position(|b| !matches!(b, b'\r' | b'\n')).ok_or(ParseError::Incomplete)?;
+    let (line, next) = line_at(buf, pos).ok_or(ParseError::Incomplete)?;
+    let start = parse_start_line(line)?;
+    pos = next;
+    let mut headers = Vec::with_capacity(16);
+    let mut content_length = None;
+    let body_start = loop {
+        match buf.get(pos..) {
+            Some([b'\r', b'\n', ..]) => break pos + 2,
+            Some([b'\n', ..]) => break pos + 1,
+            Some([]) | None => return Err(ParseError::Incomplete),
+            Some(_) => {}
+        }
+        let (line, next) = folded_line_at(buf, pos).ok_or(ParseError::Incomplete)?;
+        let header = parse_header_line(line)?;
+        if header.name == HeaderName::ContentLength && content_length.is_none() {
+            content_length = Some(header.value);
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(ParseError::TooManyHeaders);
+        }
+        headers.push(header);
+        pos = next;
+    };
+    let body = frame_body(&buf[body_start..], content_length)?;
+    let end = body_start + body.len();
+    Ok(Message { buf: &buf[..end], start, headers, body })
+}
+
+/// The line starting at `pos` without its CRLF (or bare LF), and the next position.
+fn line_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let nl = pos + memchr::memchr(b'\n', &buf[pos..])?;
+    let end = if nl > pos && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+    Some((&buf[pos..end], nl + 1))
+}
+
+/// Like [`line_at`], joining continuation lines that start with SP or HT.
+fn folded_line_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let (mut line, mut next) = line_at(buf, pos)?;
+    while matches!(buf.get(next), Some(b' ' | b'\t')) {
+        let (cont, after) = line_at(buf, next)?;
+        line = &buf[pos..next + cont.len()];
+        next = after;
+    }
+    Some((line, next))
+}
+
+fn parse_header_line(line: &[u8]) -> Result<Header<'_>, ParseError> {
+    let colon = memchr::memchr(b':', line).ok_or(ParseError::BadHeaderLine)?;
+    let mut raw_name = &line[..colon];
+    while let [rest @ .., b' ' | b'\t'] = raw_name {
+        raw_name = rest;
+    }
+    if raw_name.is_empty() || !raw_name.iter().all(|&b| is_token_byte(b)) {
+        return Err(ParseError::BadHeaderLine);
+    }
+    let value = trim_bytes(&line[colon + 1..]);
+    Ok(Header { name: HeaderName::parse(raw_name), raw_name, value })
+}
+
+fn frame_body<'a>(rest: &'a [u8], content_length: Option<&[u8]>) -> Result<&'a [u8], ParseError> {
+    let Some(raw) = content_length else {
+        return Ok(rest);
+    };
+    let bad = ParseError::BadHeader(HeaderName::ContentLength);
+    let text = std::str::from_utf8(raw).map_err(|_| bad)?;
+    let len = parse_decimal(text, MAX_MESSAGE as u64).ok_or(bad)? as usize;
+    rest.get(..len).ok_or(ParseError::BodyTooShort)
+}
+
+fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
+        return parse_status_line(line);
+    }
+    let line = std::str::from_utf8(line).map_err(|_| ParseError::BadStartLine)?;
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseError::BadStartLine);
+    };
+    if method.is_empty() || uri.is_empty() || version.is_empty() {
+        return Err(ParseError::BadStartLine);
+    }
+    let method = Method::parse(method).ok_or(ParseError::BadMethod)?;
+    check_version(version.as_bytes())?;
+    let uri = Uri::parse(uri).map_err(|_| ParseError::BadRequestUri)?;
+    // RFC 3261 §19.1.1: headers are not allowed in a Request-URI.
+    if uri.is_sip() && uri.headers.is_some() {
+        return Err(ParseError::BadRequestUri);
+    }
+    Ok(StartLine::Request { method, uri })
+}
+
+fn parse_status_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
+    let sp = memchr::memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+    check_version(&line[..sp])?;
+    let rest = &line[sp + 1..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let status = match (digits, rest.get(3)) {
+        (3, None | Some(b' ')) => rest[..3].iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')),
+        _ => return Err(ParseError::BadStatus),
+    };
+    if !(100..=699).contains(&status) {
+        return Err(ParseError::BadStatus);
+    }
+    let reason = rest.get(4..).unwrap_or(&[]);
+    if reason.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return Err(ParseError::BadStartLine);
+    }
+    Ok(StartLine::Response { status, reason })
+}
+
+/// `SIP/1*DIGIT.1*DIGIT`; only 2.0 is supported.
+fn check_version(v: &[u8]) -> Result<(), ParseError> {
+    let rest = match v.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case(b"SIP/") => &v[4..],
+        _ => return Err(ParseError::BadVersion),
+    };
+    let dot = memchr::memchr(b'.', rest).ok_or(ParseError::BadVersion)?;
+    let (major, minor) = (&rest[..dot], &rest[dot + 1..]);
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    if !digits(major) || !digits(minor) {
+        return Err(ParseError::BadVersion);
+    }
+    if rest != b"2.0" {
+        return Err(ParseError::UnsupportedVersion);
+    }
+    Ok(())
+}
+
+impl<'a> Message<'a> {
+    /// The start line.
+    pub fn start(&self) -> &StartLine<'a> {
+        &self.start
+    }
+
+    /// `true` for a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// The request method; `None` for a response.
+    pub fn method(&self) -> Option<Method<'a>> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI; `None` for a response.
+    pub fn request_uri(&self) -> Option<&Uri<'a>> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code; `None` for a request.
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { status, .. } => Some(status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// Every header line in order.
+    pub fn headers(&self) -> &[Header<'a>] {
+        &self.headers
+    }
+
+    /// The first header with this name.
+    pub fn header(&self, name: HeaderName) -> Option<&Header<'a>> {
+        self.headers.iter().find(|h| h.name == name)
+    }
+
+    /// Every header with this name, in order.
+    pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &Header<'a>> + '_ {
+        self.headers.iter().filter(move |h| h.name == name)
+    }
+
+    /// The body, exactly Content-Length octets.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// The message's octets (the datagram without anything after the body).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    fn first_str(&self, name: HeaderName) -> Result<&'a str, ParseError> {
+        self.header(name).ok_or(ParseError::MissingHeader(name))?.value_str()
+    }
+
+    fn optional_str(&self, name: HeaderName) -> Result<Option<&'a str>, ParseError> {
+        self.header(name).map(Header::value_str).transpose()
+    }
+
+    /// Call-ID: one word or `word@word` of visible characters.
+    pub fn call_id(&self) -> Result<&'a str, ParseError> {
+        let v = self.first_str(HeaderName::CallId)?;
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ParseError::BadHeader(HeaderName::CallId));
+        }
+        Ok(v)
+    }
+
+    /// CSeq.
+    pub fn cseq(&self) -> Result<CSeq<'a>, ParseError> {
+        CSeq::parse(self.first_str(HeaderName::CSeq)?).map_err(|_| ParseError::BadHeader(HeaderName::CSeq))
+    }
+
+    /// From.
+    pub fn from(&self) -> Result<NameAddr<'a>, ParseError> {
+        self.name_addr(HeaderName::From)
+    }
+
+    /// To.
+    pub fn to(&self) -> Result<NameAddr<'a>, ParseError> {
+        self.name_addr(HeaderName::To)
+    }
+
+    fn name_addr(&self, name: HeaderName) -> Result<NameAddr<'a>, ParseError> {
+        NameAddr::parse(self.first_str(name)?).map_err(|_| ParseError::BadHeader(name))
+    }
+
+    /// Every Via value, top first, across all Via headers.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'a>, ParseError>> + '_ {
+        self.list(HeaderName::Via, Via::parse)
+    }
+
+    /// The topmost Via.
+    pub fn top_via(&self) -> Result<Via<'a>, ParseError> {
+        self.vias().next().unwrap_or(Err(ParseError::MissingHeader(HeaderName::Via)))
+    }
+
+    /// Every Contact value in order.
+    pub fn contacts(&self) -> impl Iterator<Item = Result<Contact<'a>, ParseError>> + '_ {
+        self.list(HeaderName::Contact, parse_contact)
+    }
+
+    /// Every Route value in order.
+    pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
+        self.list(HeaderName::Route, NameAddr::parse)
+    }
+
+    /// Every Record-Route value in order.
+    pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
+        self.list(HeaderName::RecordRoute, NameAddr::parse)
+    }
+
+    /// Comma-separated values of every header `name`, each parsed by `f`.
+    fn list<T: 'a>(
+        &self,
+        name: HeaderName,
+        f: fn(&'a str) -> Result<T, Invalid>,
+    ) -> impl Iterator<Item = Result<T, ParseError>> + '_ {
+        self.headers_named(name).flat_map(move |h| {
+            let (values, bad) = match h.value_str() {
+                Ok(s) => (Some(split_top(s, b',')), None),
+                Err(e) => (None, Some(Err(e))),
+            };
+            values
+                .into_iter()
+                .flatten()
+                .map(move |v| f(v).map_err(|_| ParseError::BadHeader(name)))
+                .chain(bad)
+        })
+    }
+
+    /// Max-Forwards (0..=255); `None` when absent (RFC 2543 peers omit it).
+    pub fn max_forwards(&self) -> Result<Option<u8>, ParseError> {
+        self.decimal(HeaderName::MaxForwards, 255).map(|v| v.map(|n| n as u8))
+    }
+
+    /// Expires, in seconds (0..=2^32-1).
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        self.decimal(HeaderName::Expires, u64::from(u32::MAX)).map(|v| v.map(|n| n as u32))
+    }
+
+    /// Min-Expires (RFC 3261 §20.23), in seconds.
+    pub fn min_expires(&self) -> Result<Option<u32>, ParseError> {
+        self.decimal(HeaderName::MinExpires, u64::from(u32::MAX)).map(|v| v.map(|n| n as u32))
+    }
+
+    fn decimal(&self, name: HeaderName, max: u64) -> Result<Option<u64>, ParseError> {
+        let Some(v) = self.optional_str(name)? else { return Ok(None) };
+        parse_decimal(v, max).map(Some).ok_or(ParseError::BadHeader(name))
+    }
+
+    /// Content-Type, as written (`type/subtype` with any parameters).
+    pub fn content_type(&self) -> Result<Option<&'a str>, ParseError> {
+        let Some(v) = self.optional_str(HeaderName::ContentType)? else { return Ok(None) };
+        let (media, params) = super::params::Params::split(v);
+        let ok = match media.split_once('/') {
+            Some((t, s)) => super::scan::is_token(trim(t)) && super::scan::is_token(trim(s)),
+            None => false,
+        };
+        if ok && params.header_params_ok() {
+            Ok(Some(v))
+        } else {
+            Err(ParseError::BadHeader(HeaderName::ContentType))
+        }
+    }
+
+    /// Challenges or credentials in every header `name` (WWW-Authenticate,
+    /// Proxy-Authenticate, Authorization, Proxy-Authorization), one per header.
+    pub fn auths(&self, name: HeaderName) -> impl Iterator<Item = Result<Auth<'a>, ParseError>> + '_ {
+        self.headers_named(name)
+            .map(move |h| h.value_str().and_then(|s| Auth::parse(s).map_err(|_| ParseError::BadHeader(name))))
+    }
+
+    /// Option tags of every header `name` (Require, Supported, Proxy-Require,
+    /// Unsupported). Values that are not UTF-8 are skipped.
+    pub fn option_tags(&self, name: HeaderName) -> impl Iterator<Item = &'a str> + '_ {
+        self.headers_named(name).filter_map(|h| h.value_str().ok()).flat_map(|s| tokens(s, b','))
+    }
+
+    /// Privacy values (RFC 3323: `;`-separated).
+    pub fn privacy(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.headers_named(HeaderName::Privacy)
+            .filter_map(|h| h.value_str().ok())
+            .flat_map(|s| tokens(s, b';'))
+    }
+
+    /// The checks a UAS or proxy makes before processing (RFC 3261 §8.2,
+    /// §16.3): required headers, single-valued headers not repeated, CSeq
+    /// method, and every header tandem interprets well formed.
+    pub fn validate(&self) -> Result<(), ParseError> {
+        use HeaderName as H;
+        for required in [H::CallId, H::CSeq, H::From, H::To, H::Via] {
+            if self.header(required).is_none() {
+                return Err(ParseError::MissingHeader(required));
+            }
+        }
+        self.check_duplicates()?;
+        let cseq = self.cseq()?;
+        if self.method().is_some_and(|m| m != cseq.method) {
+            return Err(ParseError::CSeqMismatch);
+        }
+        self.call_id()?;
+        self.from()?;
+        self.to()?;
+        self.vias().try_for_each(|v| v.map(drop))?;
+        self.max_forwards()?;
+        self.expires()?;
+        self.contacts().try_for_each(|c| c.map(drop))?;
+        self.check_rest()
+    }
+
+    fn check_duplicates(&self) -> Result<(), ParseError> {
+        const SINGLE: [HeaderName; 8] = [
+            HeaderName::CallId,
+            HeaderName::CSeq,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::MaxForwards,
+            HeaderName::ContentLength,
+            HeaderName::ContentType,
+            HeaderName::Expires,
+        ];
+        let mut seen = [0u8; SINGLE.len()];
+        for h in self.headers.iter().filter(|h| h.name.is_single_valued()) {
+            if let Some(i) = SINGLE.iter().position(|n| *n == h.name) {
+                seen[i] = seen[i].saturating_add(1);
+            }
+        }
+        match SINGLE.iter().zip(seen).find(|(_, n)| *n > 1) {
+            Some((name, _)) => Err(ParseError::DuplicateHeader(*name)),
+            None => Ok(()),
+        }
+    }
+
+    fn check_rest(&self) -> Result<(), ParseError> {
+        self.content_type()?;
+        self.min_expires()?;
+        self.routes().try_for_each(|r| r.map(drop))?;
+        self.record_routes().try_for_each(|r| r.map(drop))?;
+        for name in [
+            HeaderName::WwwAuthenticate,
+            HeaderName::ProxyAuthenticate,
+            HeaderName::Authorization,
+            HeaderName::ProxyAuthorization,
+        ] {
+            self.auths(name).try_for_each(|a| a.map(drop))?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_contact(s: &str) -> Result<Contact<'_>, Invalid> {
+    if trim(s) == "*" {
+        return Ok(Contact::Wildcard);
+    }
+    let addr = NameAddr::parse(s)?;
+    if addr.params.get("expires").is_some() && addr.expires().is_none() {
+        return Err(Invalid);
+    }
+    match addr.params.get("q") {
+        Some(Some(q)) if !qvalue_ok(q) => Err(Invalid),
+        Some(None) => Err(Invalid),
+        _ => Ok(Contact::Addr(addr)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

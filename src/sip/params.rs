@@ -1,0 +1,120 @@
+//! `;name=value` parameter lists, for header fields (`generic-param`) and for
+//! URIs (`uri-parameter`), parsed lazily from the borrowed text.
+
+use super::scan::{find_top, is_token, is_token_byte, quoted, split_top, trim, unquote};
+use std::borrow::Cow;
+
+/// The parameters after a `;`, borrowed. Empty when there was no `;`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Params<'a> {
+    raw: Option<&'a str>,
+}
+
+impl<'a> Params<'a> {
+    /// Splits `s` at its first top-level `;`: the part before and the params.
+    pub fn split(s: &'a str) -> (&'a str, Params<'a>) {
+        match find_top(s.as_bytes(), b';') {
+            Some(i) => (&s[..i], Params { raw: Some(&s[i + 1..]) }),
+            None => (s, Params::default()),
+        }
+    }
+
+    /// Parameters from text that follows a `;` already consumed.
+    pub fn from_raw(raw: &'a str) -> Self {
+        Params { raw: Some(raw) }
+    }
+
+    /// The raw text after the first `;`, if any.
+    pub fn as_str(&self) -> Option<&'a str> {
+        self.raw
+    }
+
+    /// `true` when there are no parameters at all.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_none()
+    }
+
+    /// Every `(name, value)` pair in order; names and values trimmed.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        let pieces = self.raw.map(|r| split_top(r, b';'));
+        pieces.into_iter().flatten().map(|p| match p.find('=') {
+            Some(i) => (trim(&p[..i]), Some(trim(&p[i + 1..]))),
+            None => (trim(p), None),
+        })
+    }
+
+    /// The first parameter named `name` (case-insensitive): `Some(None)` for a
+    /// flag such as `lr` or `npdi`, `Some(Some(v))` for a value (raw, quotes kept).
+    pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// The value of `name`, unquoted; `None` when absent or a flag.
+    pub fn value(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.get(name).flatten().map(unquote)
+    }
+
+    /// `true` when `name` is present, with or without a value.
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Header-field params (RFC 3261 `generic-param`): a token name and, after
+    /// `=`, a token, a host or a quoted string.
+    pub fn header_params_ok(&self) -> bool {
+        self.iter().all(|(n, v)| is_token(n) && v.is_none_or(gen_value_ok))
+    }
+
+    /// URI params (RFC 3261 `uri-parameter`): no white space, escapes allowed.
+    pub fn uri_params_ok(&self) -> bool {
+        self.iter().all(|(n, v)| paramchars_ok(n) && v.is_none_or(paramchars_ok))
+            && self.raw.is_none_or(|r| !r.bytes().any(|b| b.is_ascii_whitespace()))
+    }
+}
+
+fn gen_value_ok(v: &str) -> bool {
+    if v.starts_with('"') {
+        return matches!(quoted(v), Some((_, rest)) if rest.is_empty());
+    }
+    !v.is_empty() && v.bytes().all(|b| is_token_byte(b) || matches!(b, b'[' | b']' | b':'))
+}
+
+/// RFC 3261 `paramchar`: unreserved / escaped / `[ ] / : & + $`.
+fn paramchars_ok(s: &str) -> bool {
+    !s.is_empty() && super::uri::chars_ok(s, b"[]/:&+$")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_and_lookup() {
+        let (head, p) = Params::split("<sip:a@b;lr> ; tag = 12ab ;q=0.5;Flag");
+        assert_eq!(head, "<sip:a@b;lr> ");
+        assert_eq!(p.get("TAG"), Some(Some("12ab")));
+        assert_eq!(p.get("flag"), Some(None));
+        assert_eq!(p.get("x"), None);
+        assert!(p.header_params_ok());
+    }
+
+    #[test]
+    fn empty_params_are_errors() {
+        let (_, p) = Params::split("x;;");
+        assert!(!p.header_params_ok());
+        let (_, p) = Params::split("x;");
+        assert!(!p.header_params_ok());
+        let (_, p) = Params::split("x;a=");
+        assert!(!p.header_params_ok());
+        let (_, p) = Params::split("x");
+        assert!(p.header_params_ok() && p.is_empty());
+    }
+
+    #[test]
+    fn quoted_values() {
+        let (_, p) = Params::split(r#"x;a="semi;colon \"q\"";b=[2001:db8::1]"#);
+        assert_eq!(p.value("a").as_deref(), Some(r#"semi;colon "q""#));
+        assert_eq!(p.get("b"), Some(Some("[2001:db8::1]")));
+        assert!(p.header_params_ok());
+    }
+}

@@ -1,0 +1,339 @@
+//! URIs: `sip`, `sips` (RFC 3261 §19.1), `tel` (RFC 3966) with the number
+//! portability parameters of RFC 4694, and any other scheme kept opaque.
+
+use super::error::Invalid;
+use super::params::Params;
+use super::scan::{escapes_ok, parse_decimal, percent_decode};
+use std::borrow::Cow;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The scheme of a URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme<'a> {
+    /// `sip:`
+    Sip,
+    /// `sips:`
+    Sips,
+    /// `tel:` (RFC 3966)
+    Tel,
+    /// Any other scheme, kept as written (RFC 3261 `absoluteURI`).
+    Other(&'a str),
+}
+
+/// The host of a URI or a Via sent-by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host<'a> {
+    /// A host name, as written.
+    Name(&'a str),
+    /// A dotted-quad IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 reference, written in brackets.
+    V6(Ipv6Addr),
+}
+
+/// A parsed URI, borrowing its text. Parts keep their `%HH` escapes; see
+/// [`Uri::user_decoded`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uri<'a> {
+    /// The whole URI as written.
+    pub raw: &'a str,
+    /// The scheme.
+    pub scheme: Scheme<'a>,
+    /// sip/sips: the user before any `;` user parameters; tel: the number.
+    pub user: Option<&'a str>,
+    /// sip/sips: parameters inside the user part (RFC 4694 puts `rn`, `npdi` here).
+    pub user_params: Params<'a>,
+    /// sip/sips: the password, if written.
+    pub password: Option<&'a str>,
+    /// sip/sips: the host; `None` for tel and opaque schemes.
+    pub host: Option<Host<'a>>,
+    /// sip/sips: the host as written (IPv6 with brackets).
+    pub host_raw: &'a str,
+    /// sip/sips: the port, if written.
+    pub port: Option<u16>,
+    /// sip/sips: uri-parameters; tel: the number's parameters.
+    pub params: Params<'a>,
+    /// sip/sips: the `?` headers part, without the `?`.
+    pub headers: Option<&'a str>,
+}
+
+/// RFC 4694 number portability parameters of a URI.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NumberPortability<'a> {
+    /// `rn`: the routing number (LRN), as written.
+    pub rn: Option<Cow<'a, str>>,
+    /// `npdi`: a portability dip was done.
+    pub npdi: bool,
+    /// `cic`: carrier identification code.
+    pub cic: Option<Cow<'a, str>>,
+    /// `rn-context`.
+    pub rn_context: Option<Cow<'a, str>>,
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a URI in its entirety (no surrounding white space or brackets).
+    pub fn parse(raw: &'a str) -> Result<Self, Invalid> {
+        let colon = raw.find(':').ok_or(Invalid)?;
+        let (scheme, rest) = (&raw[..colon], &raw[colon + 1..]);
+        if scheme.eq_ignore_ascii_case("sip") {
+            parse_sip(raw, Scheme::Sip, rest)
+        } else if scheme.eq_ignore_ascii_case("sips") {
+            parse_sip(raw, Scheme::Sips, rest)
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            parse_tel(raw, rest)
+        } else {
+            parse_opaque(raw, scheme, rest)
+        }
+    }
+
+    /// `true` for sip and sips URIs.
+    pub fn is_sip(&self) -> bool {
+        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+    }
+
+    /// The user part (or tel number) with `%HH` escapes decoded.
+    pub fn user_decoded(&self) -> Option<Cow<'a, [u8]>> {
+        self.user.and_then(percent_decode)
+    }
+
+    /// RFC 4694 parameters: from the user part of a sip URI, from the
+    /// parameters of a tel URI.
+    pub fn number_portability(&self) -> NumberPortability<'a> {
+        let p = match self.scheme {
+            Scheme::Tel => self.params,
+            _ => self.user_params,
+        };
+        let decode = |v: &'a str| percent_decode(v).map(bytes_to_str).unwrap_or(Cow::Borrowed(v));
+        NumberPortability {
+            rn: p.get("rn").flatten().map(decode),
+            npdi: p.has("npdi"),
+            cic: p.get("cic").flatten().map(decode),
+            rn_context: p.get("rn-context").flatten().map(decode),
+        }
+    }
+}
+
+fn bytes_to_str(b: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match b {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => Cow::Owned(String::from_utf8_lossy(&v).into_owned()),
+    }
+}
+
+fn empty<'a>(raw: &'a str, scheme: Scheme<'a>) -> Uri<'a> {
+    Uri {
+        raw,
+        scheme,
+        user: None,
+        user_params: Params::default(),
+        password: None,
+        host: None,
+        host_raw: "",
+        port: None,
+        params: Params::default(),
+        headers: None,
+    }
+}
+
+/// RFC 3261 `unreserved` plus the given extra characters, and `%HH` escapes.
+pub(crate) fn chars_ok(s: &str, extra: &[u8]) -> bool {
+    s.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%')
+            || extra.contains(&b)
+    }) && escapes_ok(s)
+}
+
+fn parse_sip<'a>(raw: &'a str, scheme: Scheme<'a>, rest: &'a str) -> Result<Uri<'a>, Invalid> {
+    let mut uri = empty(raw, scheme);
+    let (userinfo, rest) = match memchr::memchr(b'@', rest.as_bytes()) {
+        Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+        None => (None, rest),
+    };
+    if let Some(ui) = userinfo {
+        parse_userinfo(&mut uri, ui)?;
+    }
+    let (rest, headers) = match rest.find('?') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(h) = headers {
+        // hnv-unreserved / unreserved / escaped, joined by `=` and `&`.
+        if h.is_empty() || !chars_ok(h, b"[]/?:+$=&") {
+            return Err(Invalid);
+        }
+    }
+    uri.headers = headers;
+    let (hostport, params) = match rest.find(';') {
+        Some(i) => (&rest[..i], Params::from_raw(&rest[i + 1..])),
+        None => (rest, Params::default()),
+    };
+    if !params.uri_params_ok() {
+        return Err(Invalid);
+    }
+    uri.params = params;
+    let (host, host_raw, port) = parse_hostport(hostport)?;
+    (uri.host, uri.host_raw, uri.port) = (Some(host), host_raw, port);
+    Ok(uri)
+}
+
+fn parse_userinfo<'a>(uri: &mut Uri<'a>, ui: &'a str) -> Result<(), Invalid> {
+    let (user_all, password) = match ui.find(':') {
+        Some(i) => (&ui[..i], Some(&ui[i + 1..])),
+        None => (ui, None),
+    };
+    // user-unreserved = & = + $ , ; ? /
+    if user_all.is_empty() || !chars_ok(user_all, b"&=+$,;?/") {
+        return Err(Invalid);
+    }
+    if password.is_some_and(|p| !chars_ok(p, b"&=+$,")) {
+        return Err(Invalid);
+    }
+    let (user, user_params) = match user_all.find(';') {
+        Some(i) => (&user_all[..i], Params::from_raw(&user_all[i + 1..])),
+        None => (user_all, Params::default()),
+    };
+    (uri.user, uri.user_params, uri.password) = (Some(user), user_params, password);
+    Ok(())
+}
+
+/// `host [":" port]`, with IPv6 references in brackets.
+pub fn parse_hostport(s: &str) -> Result<(Host<'_>, &str, Option<u16>), Invalid> {
+    let (host_raw, port) = if s.starts_with('[') {
+        let end = s.find(']').ok_or(Invalid)?;
+        (&s[..=end], &s[end + 1..])
+    } else {
+        match s.find(':') {
+            Some(i) => (&s[..i], &s[i..]),
+            None => (s, ""),
+        }
+    };
+    let port = match port {
+        "" => None,
+        p => Some(parse_port(p.strip_prefix(':').ok_or(Invalid)?)?),
+    };
+    Ok((parse_host(host_raw)?, host_raw, port))
+}
+
+fn parse_port(s: &str) -> Result<u16, Invalid> {
+    parse_decimal(s, u64::from(u16::MAX)).map(|p| p as u16).ok_or(Invalid)
+}
+
+/// A host name, IPv4 address or bracketed IPv6 reference.
+pub fn parse_host(s: &str) -> Result<Host<'_>, Invalid> {
+    if let Some(inner) = s.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or(Invalid)?;
+        return inner.parse().map(Host::V6).map_err(|_| Invalid);
+    }
+    if s.is_empty() || s.starts_with(['.', '-']) {
+        return Err(Invalid);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return s.parse().map(Host::V4).map_err(|_| Invalid);
+    }
+    let ok = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if ok { Ok(Host::Name(s)) } else { Err(Invalid) }
+}
+
+fn parse_tel<'a>(raw: &'a str, rest: &'a str) -> Result<Uri<'a>, Invalid> {
+    let mut uri = empty(raw, Scheme::Tel);
+    let (number, params) = match rest.find(';') {
+        Some(i) => (&rest[..i], Params::from_raw(&rest[i + 1..])),
+        None => (rest, Params::default()),
+    };
+    // RFC 3966: phonedigit-hex plus visual separators; `+` leads a global number.
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    let ok =
+        digits.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b'*' | b'#' | b'-' | b'.' | b'(' | b')'));
+    if digits.is_empty() || !ok || !params.uri_params_ok() {
+        return Err(Invalid);
+    }
+    (uri.user, uri.params) = (Some(number), params);
+    Ok(uri)
+}
+
+fn parse_opaque<'a>(raw: &'a str, scheme: &'a str, rest: &'a str) -> Result<Uri<'a>, Invalid> {
+    let mut sb = scheme.bytes();
+    let first_ok = sb.next().is_some_and(|b| b.is_ascii_alphabetic());
+    let scheme_ok = first_ok && sb.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    let rest_ok =
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"'));
+    if scheme_ok && rest_ok { Ok(empty(raw, Scheme::Other(scheme))) } else { Err(Invalid) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_uri_parts() {
+        let u = Uri::parse("sip:alice:pw@[2001:db8::10]:5070;transport=udp;lr?subject=x").unwrap();
+        assert_eq!(u.scheme, Scheme::Sip);
+        assert_eq!(u.user, Some("alice"));
+        assert_eq!(u.password, Some("pw"));
+        assert_eq!(u.host, Some(Host::V6("2001:db8::10".parse().unwrap())));
+        assert_eq!(u.host_raw, "[2001:db8::10]");
+        assert_eq!(u.port, Some(5070));
+        assert_eq!(u.params.get("lr"), Some(None));
+        assert_eq!(u.headers, Some("subject=x"));
+    }
+
+    #[test]
+    fn rfc4694_in_user_part() {
+        let u = Uri::parse("sip:+12125551212;npdi;rn=+12125550000@lrn.example.net;user=phone").unwrap();
+        assert_eq!(u.user, Some("+12125551212"));
+        let np = u.number_portability();
+        assert_eq!(np.rn.as_deref(), Some("+12125550000"));
+        assert!(np.npdi);
+        assert_eq!(u.params.get("user"), Some(Some("phone")));
+        let t = Uri::parse("tel:+1-212-555-1212;npdi;rn=+1-212-555-0000;cic=+1-0333").unwrap();
+        let np = t.number_portability();
+        assert_eq!(np.rn.as_deref(), Some("+1-212-555-0000"));
+        assert_eq!(np.cic.as_deref(), Some("+1-0333"));
+        assert!(np.npdi);
+    }
+
+    #[test]
+    fn escapes_and_odd_users() {
+        let u = Uri::parse("sip:sips%3Auser%40example.com@example.net").unwrap();
+        assert_eq!(u.user_decoded().as_deref(), Some(&b"sips:user@example.com"[..]));
+        let u = Uri::parse("sip:null-%00-null@example.com").unwrap();
+        assert_eq!(u.user_decoded().as_deref(), Some(&b"null-\0-null"[..]));
+        let u = Uri::parse("sip:user;par=u%40example.net@example.com").unwrap();
+        assert_eq!(u.user, Some("user"));
+        assert_eq!(u.user_params.get("par"), Some(Some("u%40example.net")));
+        assert!(Uri::parse("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com").is_ok());
+    }
+
+    #[test]
+    fn bad_uris() {
+        for bad in [
+            "sip:",
+            "sip:@h",
+            "sip:u@",
+            "sip:u@h:99999",
+            "sip:u@[2001:db8::10",
+            "sip:u@[2001:db8:::192.0.2.1]",
+            "sip:u@h;;",
+            "sip:u@h; lr",
+            "sip:%zz@h",
+            "sip:u@h?",
+            "sip:u@256.1.1.1",
+            "tel:",
+            "tel:abc-x",
+            "1bad:x",
+            "noscheme",
+            "x:",
+        ] {
+            assert!(Uri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn opaque_schemes() {
+        let u = Uri::parse("soap.beep://192.0.2.103:3002").unwrap();
+        assert_eq!(u.scheme, Scheme::Other("soap.beep"));
+        assert!(Uri::parse("nobodyKnowsThisScheme:totallyopaquecontent").is_ok());
+        assert!(Uri::parse("isbn:2983792873").is_ok());
+    }
+}
