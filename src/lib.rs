@@ -16,4 +16,5 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod routing;
 pub mod sip;

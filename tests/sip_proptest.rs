@@ -79,7 +79,9 @@ enum Mutation {
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
-    let special = prop::sample::select(vec![b'\r', b'\n', b' ', b':', b';', b',', b'"', b'<', b'>', b'\\', b'%', b'@', b'[', b']', 0, 0xff, b'=']);
+    let special = prop::sample::select(vec![
+        b'\r', b'\n', b' ', b':', b';', b',', b'"', b'<', b'>', b'\\', b'%', b'@', b'[', b']', 0, 0xff, b'=',
+    ]);
     let byte = prop_oneof![any::<u8>(), special];
     prop_oneof![
         (any::<usize>(), byte.clone()).prop_map(|(i, b)| Mutation::Flip(i, b)),
@@ -146,9 +148,24 @@ fn fields() -> impl Strategy<Value = Fields> {
         (prop::option::of(token()), "[ -~&&[^\"\\\\]]{0,20}", "[!-~]{1,40}", 0..(1u32 << 31), any::<u8>()),
         prop::collection::vec(any::<u8>(), 0..300),
     )
-        .prop_map(|((method, user, host, port, branch, from_tag), (to_tag, display, call_id, seq, mf), body)| {
-            Fields { method, user, host, port, branch: format!("z9hG4bK{branch}"), from_tag, to_tag, display, call_id, seq, max_forwards: mf, body }
-        })
+        .prop_map(
+            |((method, user, host, port, branch, from_tag), (to_tag, display, call_id, seq, mf), body)| {
+                Fields {
+                    method,
+                    user,
+                    host,
+                    port,
+                    branch: format!("z9hG4bK{branch}"),
+                    from_tag,
+                    to_tag,
+                    display,
+                    call_id,
+                    seq,
+                    max_forwards: mf,
+                    body,
+                }
+            },
+        )
 }
 
 fn build(f: &Fields) -> BytesMut {

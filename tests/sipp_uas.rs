@@ -1,7 +1,7 @@
 //! SIPp (Debian's `sip-tester`) places a call to a UAS written with tandem's
 //! parser and builder over real UDP on loopback: every request SIPp sends
 //! must parse and validate, and SIPp must accept every response we build.
-#![allow(clippy::disallowed_types)] // the test is the network side
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // the test is the network and the clock
 
 use bytes::BytesMut;
 use std::net::{SocketAddr, UdpSocket};
@@ -38,10 +38,14 @@ struct Seen {
 
 /// Answers one datagram; returns the method seen.
 fn answer(sock: &UdpSocket, datagram: &[u8], peer: SocketAddr, n: u32) -> Option<Method<'static>> {
-    let msg = sip::parse(datagram).unwrap_or_else(|e| panic!("SIPp sent what we cannot parse ({e}): {}", String::from_utf8_lossy(datagram)));
-    msg.validate().unwrap_or_else(|e| panic!("SIPp message fails validation ({e}): {}", String::from_utf8_lossy(datagram)));
+    let msg = sip::parse(datagram).unwrap_or_else(|e| {
+        panic!("SIPp sent what we cannot parse ({e}): {}", String::from_utf8_lossy(datagram))
+    });
+    msg.validate().unwrap_or_else(|e| {
+        panic!("SIPp message fails validation ({e}): {}", String::from_utf8_lossy(datagram))
+    });
     let tag = format!("uas{n}");
-    let mut send = |status: u16, reason: &str, body: Option<&[u8]>| {
+    let send = |status: u16, reason: &str, body: Option<&[u8]>| {
         let mut buf = BytesMut::new();
         let b = response_to(&mut buf, &msg, status, reason, Some(&tag));
         match body {

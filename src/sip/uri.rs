@@ -223,7 +223,7 @@ fn parse_port(s: &str) -> Result<u16, Invalid> {
 pub fn parse_host(s: &str) -> Result<Host<'_>, Invalid> {
     if let Some(inner) = s.strip_prefix('[') {
         let inner = inner.strip_suffix(']').ok_or(Invalid)?;
-        return inner.parse().map(Host::V6).map_err(|_| Invalid);
+        return parse_ipv6(inner).map(Host::V6);
     }
     if s.is_empty() || s.starts_with(['.', '-']) {
         return Err(Invalid);
@@ -233,6 +233,20 @@ pub fn parse_host(s: &str) -> Result<Host<'_>, Invalid> {
     }
     let ok = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
     if ok { Ok(Host::Name(s)) } else { Err(Invalid) }
+}
+
+/// An IPv6 address. RFC 5118 §4.10: the RFC 3261 ABNF (inherited from RFC
+/// 2373) also derives `hexseq ":::" IPv4address`; that one shape is accepted
+/// as if written with `::`. RFC 5954 fixed the grammar; peers still send it.
+pub fn parse_ipv6(s: &str) -> Result<std::net::Ipv6Addr, Invalid> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    let (head, tail) = s.split_once(":::").ok_or(Invalid)?;
+    if head.is_empty() || head.contains("::") || tail.parse::<Ipv4Addr>().is_err() {
+        return Err(Invalid);
+    }
+    format!("{head}::{tail}").parse().map_err(|_| Invalid)
 }
 
 fn parse_tel<'a>(raw: &'a str, rest: &'a str) -> Result<Uri<'a>, Invalid> {
@@ -313,7 +327,6 @@ mod tests {
             "sip:u@",
             "sip:u@h:99999",
             "sip:u@[2001:db8::10",
-            "sip:u@[2001:db8:::192.0.2.1]",
             "sip:u@h;;",
             "sip:u@h; lr",
             "sip:%zz@h",
@@ -326,6 +339,16 @@ mod tests {
             "x:",
         ] {
             assert!(Uri::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc5118_three_colon_tolerance() {
+        let u = Uri::parse("sip:sam@[2001:db8:::192.0.2.1]").unwrap();
+        assert_eq!(u.host, Some(Host::V6("2001:db8::192.0.2.1".parse().unwrap())));
+        assert!(Uri::parse("sip:sam@[2001:db8::192.0.2.1]").is_ok());
+        for bad in ["[:::192.0.2.1]", "[2001::db8:::192.0.2.1]", "[2001:db8:::1]", "[2001:db8:::999.0.2.1]"] {
+            assert!(parse_host(bad).is_err(), "{bad}");
         }
     }
 

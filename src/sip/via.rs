@@ -3,7 +3,7 @@
 use super::error::Invalid;
 use super::params::Params;
 use super::scan::{is_lws, is_token, parse_decimal, trim, trim_start};
-use super::uri::{Host, parse_host};
+use super::uri::{Host, parse_host, parse_ipv6};
 
 /// One Via value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +69,9 @@ impl<'a> Via<'a> {
             if name.eq_ignore_ascii_case("branch") {
                 self.branch = Some(value.filter(|v| is_token(v)).ok_or(Invalid)?);
             } else if name.eq_ignore_ascii_case("received") {
-                self.received = Some(value.filter(|v| parse_host(v).is_ok()).ok_or(Invalid)?);
+                // RFC 5118 §4.5: an IPv6 `received` may come with or without brackets.
+                let ok = |v: &&str| parse_host(v).is_ok() || parse_ipv6(v).is_ok();
+                self.received = Some(value.filter(ok).ok_or(Invalid)?);
             } else if name.eq_ignore_ascii_case("maddr") {
                 self.maddr = Some(value.filter(|v| parse_host(v).is_ok()).ok_or(Invalid)?);
             } else if name.eq_ignore_ascii_case("rport") {

@@ -190,9 +190,21 @@ fn validate_order_and_errors() {
     assert_eq!(check("Content-Type: garbage"), Some(ParseError::BadHeader(H::ContentType)));
     assert_eq!(check("Authorization: Digest"), None);
     assert_eq!(check("Proxy-Authorization: Digest a"), Some(ParseError::BadHeader(H::ProxyAuthorization)));
-    let mismatch = msg(&["OPTIONS sip:a@h SIP/2.0", BASE[0], BASE[2], BASE[3], BASE[4], "CSeq: 8 INVITE"], "");
+    let mismatch =
+        msg(&["OPTIONS sip:a@h SIP/2.0", BASE[0], BASE[2], BASE[3], BASE[4], "CSeq: 8 INVITE"], "");
     assert_eq!(parse(&mismatch).unwrap().validate().err(), Some(ParseError::CSeqMismatch));
-    let mf = msg(&["OPTIONS sip:a@h SIP/2.0", BASE[0], "Max-Forwards: 300", BASE[2], BASE[3], BASE[4], "CSeq: 8 OPTIONS"], "");
+    let mf = msg(
+        &[
+            "OPTIONS sip:a@h SIP/2.0",
+            BASE[0],
+            "Max-Forwards: 300",
+            BASE[2],
+            BASE[3],
+            BASE[4],
+            "CSeq: 8 OPTIONS",
+        ],
+        "",
+    );
     assert_eq!(parse(&mf).unwrap().validate().err(), Some(ParseError::BadHeader(H::MaxForwards)));
 }
 

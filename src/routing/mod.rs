@@ -1,0 +1,3 @@
+//! Routing: rate decks in a compressed prefix trie, the VOS3000 routing rules.
+
+pub mod trie;

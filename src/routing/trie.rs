@@ -1,0 +1,1 @@
+//! Path-compressed digit trie (placeholder until written).
