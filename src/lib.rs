@@ -16,5 +16,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod config;
 pub mod routing;
 pub mod sip;

@@ -1,0 +1,521 @@
+//! The TOML configuration (SPEC.md §7): types, defaults, ranges, and errors
+//! that name the file, the line and the key.
+//!
+//! Unknown keys are errors. Paths inside the file are relative to the file.
+
+use crate::routing::money::Rate;
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+mod locate;
+#[cfg(test)]
+mod tests;
+
+/// A configuration problem, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line (0 when the problem concerns the whole file).
+    pub line: usize,
+    /// The key, as a path (`routing_gateway[2].max_minute_rate`).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.key.is_empty()) {
+            (0, _) => write!(f, "{}: {}", self.file.display(), self.message),
+            (l, true) => write!(f, "{}:{l}: {}", self.file.display(), self.message),
+            (l, false) => write!(f, "{}:{l}: {}: {}", self.file.display(), self.key, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The file this was read from (set by [`load`]); relative paths resolve against its folder.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// `[server]`
+    #[serde(default)]
+    pub server: Server,
+    /// `[sip]`: the VOS3000 parameters.
+    #[serde(default)]
+    pub sip: Sip,
+    /// `[routing]`
+    #[serde(default)]
+    pub routing: Routing,
+    /// `[cdr]`
+    #[serde(default)]
+    pub cdr: Cdr,
+    /// `[metrics]`
+    #[serde(default)]
+    pub metrics: Metrics,
+    /// `[lrn]`
+    #[serde(default)]
+    pub lrn: Lrn,
+    /// `[[mapping_gateway]]`: customers.
+    #[serde(default, rename = "mapping_gateway")]
+    pub mapping_gateways: Vec<MappingGateway>,
+    /// `[[routing_gateway]]`: vendors.
+    #[serde(default, rename = "routing_gateway")]
+    pub routing_gateways: Vec<RoutingGateway>,
+}
+
+/// `[server]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// UDP address every shard binds (SO_REUSEPORT).
+    pub listen: SocketAddr,
+    /// Host written in Via/Contact; default: the listen host.
+    pub advertise: Option<String>,
+    /// Shards; 0 = one per available core.
+    pub shards: usize,
+    /// Pin shard i to core i.
+    pub pin_cores: bool,
+    /// Explicit cores for the shards, in order.
+    pub cores: Option<Vec<usize>>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            advertise: None,
+            shards: 0,
+            pin_cores: true,
+            cores: None,
+        }
+    }
+}
+
+/// A registration period: `"auto"` (take what the server grants) or seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expire {
+    /// Ask 3600 and adopt what the registrar grants.
+    Auto,
+    /// Ask this many seconds (20..=7200).
+    Seconds(u32),
+}
+
+/// `user_agent_privacy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Privacy {
+    /// No Privacy header.
+    Ignore,
+    /// `Privacy: id`.
+    Id,
+    /// `Privacy: none`.
+    None,
+}
+
+/// `[sip]`: VOS3000 parameters, lower case without `SS_` (SPEC.md §2).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sip {
+    /// SS_SIP_USER_AGENT_SEND_UNREGISTER
+    pub user_agent_send_unregister: bool,
+    /// SS_SIP_USER_AGENT_EXPIRE
+    #[serde(deserialize_with = "expire")]
+    pub user_agent_expire: Expire,
+    /// SS_SIP_USER_AGENT_RETRY_DELAY, seconds.
+    #[serde(deserialize_with = "within::<_, 30, 600>")]
+    pub user_agent_retry_delay: u32,
+    /// SS_SIP_USER_AGENT_PRIVACY
+    pub user_agent_privacy: Privacy,
+    /// SS_SIP_USER_AGENT_STOP_SWITCH_AFTER_INVITE_TIMEOUT
+    pub user_agent_stop_switch_after_invite_timeout: bool,
+    /// SS_ENDPOINT_REGISTER_REPLACE
+    pub endpoint_register_replace: bool,
+    /// SS_ENDPOINT_REGISTER_RETRY
+    #[serde(deserialize_with = "within::<_, 1, 100>")]
+    pub endpoint_register_retry: u32,
+    /// SS_ENDPOINT_REGISTER_SUSPEND, seconds.
+    #[serde(deserialize_with = "within::<_, 0, 86400>")]
+    pub endpoint_register_suspend: u32,
+    /// Seconds without any answer from a gateway before failing over.
+    #[serde(deserialize_with = "within::<_, 1, 300>")]
+    pub invite_timeout: u32,
+    /// Most gateways tried per call; 0 = no limit.
+    #[serde(deserialize_with = "within::<_, 0, 1000>")]
+    pub gateway_switch_limit: u32,
+    /// 486/600 end the hunt.
+    pub busy_stop_switch: bool,
+    /// Seconds the shutdown waits for unregisters and calls.
+    #[serde(deserialize_with = "within::<_, 0, 3600>")]
+    pub shutdown_deadline: u32,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            user_agent_send_unregister: true,
+            user_agent_expire: Expire::Auto,
+            user_agent_retry_delay: 60,
+            user_agent_privacy: Privacy::Ignore,
+            user_agent_stop_switch_after_invite_timeout: false,
+            endpoint_register_replace: true,
+            endpoint_register_retry: 6,
+            endpoint_register_suspend: 180,
+            invite_timeout: 4,
+            gateway_switch_limit: 0,
+            busy_stop_switch: true,
+            shutdown_deadline: 5,
+        }
+    }
+}
+
+/// How candidates are ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum Sort {
+    /// Priority (lower first), then lowest rate.
+    #[default]
+    #[serde(rename = "priority")]
+    Priority,
+    /// Lowest rate, then priority.
+    #[serde(rename = "lowest-rate")]
+    LowestRate,
+}
+
+/// `[routing]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Routing {
+    /// Candidate order.
+    pub sort: Sort,
+}
+
+/// `[cdr]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cdr {
+    /// Folder for the hourly CSV files.
+    pub dir: PathBuf,
+}
+
+impl Default for Cdr {
+    fn default() -> Self {
+        Cdr { dir: PathBuf::from("cdr") }
+    }
+}
+
+/// `[metrics]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metrics {
+    /// Prometheus endpoint address.
+    pub listen: SocketAddr,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { listen: SocketAddr::from(([127, 0, 0, 1], 9060)) }
+    }
+}
+
+/// `[lrn]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lrn {
+    /// Shared-memory cache file.
+    pub cache: PathBuf,
+    /// Slots in the cache table.
+    #[serde(deserialize_with = "within::<_, 1024, 268435456>")]
+    pub cache_slots: u32,
+    /// Seconds an answer is trusted.
+    #[serde(deserialize_with = "within::<_, 1, 31536000>")]
+    pub ttl: u32,
+    /// Seconds a "not ported" answer is trusted.
+    #[serde(deserialize_with = "within::<_, 1, 31536000>")]
+    pub negative_ttl: u32,
+    /// `[[lrn.source]]`
+    pub source: Vec<LrnSource>,
+}
+
+impl Default for Lrn {
+    fn default() -> Self {
+        Lrn {
+            cache: PathBuf::from("/dev/shm/tandem-lrn"),
+            cache_slots: 1 << 20,
+            ttl: 86400,
+            negative_ttl: 3600,
+            source: Vec::new(),
+        }
+    }
+}
+
+/// Kind of LRN source (SPEC.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum LrnKind {
+    /// 302 + RFC 4694 rn/npdi.
+    #[serde(rename = "sip-redirect")]
+    SipRedirect,
+    /// CSV `tn,lrn`.
+    #[serde(rename = "file")]
+    File,
+}
+
+/// `[[lrn.source]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LrnSource {
+    /// Name gateways refer to.
+    pub name: Spanned<String>,
+    /// Kind.
+    pub kind: Spanned<LrnKind>,
+    /// sip-redirect: the dip server.
+    pub address: Option<SocketAddr>,
+    /// sip-redirect: milliseconds before the dip counts as failed.
+    #[serde(default = "default_timeout_ms", deserialize_with = "within::<_, 10, 10000>")]
+    pub timeout_ms: u32,
+    /// file: the CSV, relative to the config file.
+    pub path: Option<Spanned<PathBuf>>,
+}
+
+fn default_timeout_ms() -> u32 {
+    300
+}
+
+/// Which source addresses a customer sends from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrMatch {
+    /// Any port from this IP.
+    Ip(IpAddr),
+    /// Exactly this IP and port.
+    IpPort(SocketAddr),
+}
+
+impl AddrMatch {
+    /// `true` when `peer` matches.
+    pub fn matches(&self, peer: SocketAddr) -> bool {
+        match self {
+            AddrMatch::Ip(ip) => peer.ip() == *ip,
+            AddrMatch::IpPort(sa) => peer == *sa,
+        }
+    }
+}
+
+impl fmt::Display for AddrMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddrMatch::Ip(ip) => write!(f, "{ip}"),
+            AddrMatch::IpPort(sa) => write!(f, "{sa}"),
+        }
+    }
+}
+
+/// `[[mapping_gateway]]`: a customer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingGateway {
+    /// Unique name.
+    pub name: Spanned<String>,
+    /// Source IPs or ip:port allowed.
+    #[serde(deserialize_with = "addr_matches")]
+    pub addresses: Vec<AddrMatch>,
+    /// The customer's rate deck (what tandem charges).
+    pub rate_deck: Spanned<PathBuf>,
+    /// Bill on the LRN when a dip happened.
+    #[serde(default)]
+    pub rate_by_lrn: bool,
+    /// Dial plan: digits removed from the front of the dialed number...
+    #[serde(default, deserialize_with = "digits")]
+    pub strip_prefix: String,
+    /// ...then digits added.
+    #[serde(default, deserialize_with = "digits")]
+    pub add_prefix: String,
+    /// Concurrent calls; 0 = no limit.
+    #[serde(default)]
+    pub max_calls: u32,
+}
+
+/// `[[routing_gateway]]`: a vendor.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingGateway {
+    /// Unique name.
+    pub name: Spanned<String>,
+    /// Where calls go.
+    pub address: SocketAddr,
+    /// The vendor's rate deck (what tandem pays).
+    pub rate_deck: Spanned<PathBuf>,
+    /// Only numbers with one of these prefixes; empty = all.
+    #[serde(default, deserialize_with = "digit_list")]
+    pub prefixes: Vec<String>,
+    /// Prepended to the B-leg user part.
+    #[serde(default, deserialize_with = "tech_prefix")]
+    pub tech_prefix: String,
+    /// Lower is tried first.
+    #[serde(default)]
+    pub priority: u32,
+    /// Concurrent calls; 0 = no limit.
+    #[serde(default)]
+    pub max_calls: u32,
+    /// Only tried when its deck rates the number.
+    #[serde(default = "yes")]
+    pub check_rate: bool,
+    /// Skipped when its rate is above this.
+    #[serde(default, deserialize_with = "opt_rate")]
+    pub max_minute_rate: Option<Rate>,
+    /// Skipped when customer rate − vendor rate is below this (may be negative).
+    #[serde(default, deserialize_with = "opt_rate")]
+    pub lowest_profit: Option<Rate>,
+    /// LRN source name; absent = LRN off for this gateway.
+    pub lrn: Option<Spanned<String>>,
+    /// Put RFC 4694 `rn`/`npdi` in the B-leg Request-URI after a dip.
+    #[serde(default = "yes")]
+    pub lrn_uri_params: bool,
+    /// Seconds between OPTIONS online checks; 0 = off.
+    #[serde(default, deserialize_with = "within::<_, 0, 3600>")]
+    pub options_ping: u32,
+    /// Outbound registration to this vendor.
+    pub register: Option<Register>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[routing_gateway.register]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    /// Where REGISTER goes.
+    pub proxy: SocketAddr,
+    /// Registrar domain (R-URI, To/From host).
+    pub domain: String,
+    /// Authentication user.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// Host in Contact; default: the server's advertised host.
+    pub host: Option<String>,
+    /// Overrides `[sip].user_agent_expire`.
+    #[serde(default, deserialize_with = "opt_expire")]
+    pub period: Option<Expire>,
+}
+
+/// Reads and checks a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        key: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&src, path).map_err(|mut errs| errs.remove(0))
+}
+
+/// Parses and checks configuration text; every semantic error is listed.
+pub fn parse(src: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let mut cfg: Config = toml::from_str(src).map_err(|e| {
+        let (line, key) = e.span().map(|s| locate::at(src, s.start)).unwrap_or_default();
+        vec![ConfigError { file: path.to_path_buf(), line, key, message: e.message().to_owned() }]
+    })?;
+    cfg.path = path.to_path_buf();
+    let errors = locate::Checker::new(src, path).check(&cfg);
+    if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+}
+
+impl Config {
+    /// `p` resolved against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        match self.path.parent() {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+}
+
+fn within<'de, D: Deserializer<'de>, const LO: u64, const HI: u64>(d: D) -> Result<u32, D::Error> {
+    let v = u64::deserialize(d)?;
+    if (LO..=HI).contains(&v) {
+        Ok(v as u32)
+    } else {
+        Err(de::Error::custom(format!("must be {LO}..={HI}, got {v}")))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ExpireRaw {
+    Text(String),
+    Number(i64),
+}
+
+fn to_expire<E: de::Error>(raw: ExpireRaw) -> Result<Expire, E> {
+    match raw {
+        ExpireRaw::Text(t) if t == "auto" => Ok(Expire::Auto),
+        ExpireRaw::Number(n) if (20..=7200).contains(&n) => Ok(Expire::Seconds(n as u32)),
+        ExpireRaw::Text(t) => Err(E::custom(format!("must be \"auto\" or 20..=7200, got \"{t}\""))),
+        ExpireRaw::Number(n) => Err(E::custom(format!("must be \"auto\" or 20..=7200, got {n}"))),
+    }
+}
+
+fn expire<'de, D: Deserializer<'de>>(d: D) -> Result<Expire, D::Error> {
+    to_expire(ExpireRaw::deserialize(d)?)
+}
+
+fn opt_expire<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Expire>, D::Error> {
+    to_expire(ExpireRaw::deserialize(d)?).map(Some)
+}
+
+fn opt_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {
+    let v = f64::deserialize(d)?;
+    Rate::from_f64(v).map(Some).ok_or_else(|| de::Error::custom(format!("not a usable amount: {v}")))
+}
+
+fn is_digits(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn digits<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if is_digits(&s) { Ok(s) } else { Err(de::Error::custom(format!("must be digits only, got \"{s}\""))) }
+}
+
+fn digit_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    match v.iter().find(|s| s.is_empty() || !is_digits(s)) {
+        Some(bad) => Err(de::Error::custom(format!("prefixes must be non-empty digits, got \"{bad}\""))),
+        None => Ok(v),
+    }
+}
+
+/// Tech prefixes may hold `#` and `*` as well as digits (a common carrier convention).
+fn tech_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'#' || b == b'*') {
+        Ok(s)
+    } else {
+        Err(de::Error::custom(format!("must be digits, # or * only, got \"{s}\"")))
+    }
+}
+
+fn addr_matches<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<AddrMatch>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    if raw.is_empty() {
+        return Err(de::Error::custom("must list at least one address"));
+    }
+    raw.iter()
+        .map(|s| {
+            s.parse::<IpAddr>()
+                .map(AddrMatch::Ip)
+                .or_else(|_| s.parse::<SocketAddr>().map(AddrMatch::IpPort))
+                .map_err(|_| de::Error::custom(format!("\"{s}\" is not an IP or ip:port")))
+        })
+        .collect()
+}

@@ -1,0 +1,140 @@
+//! Where in the file a problem is: byte offsets to lines and key paths, and
+//! the checks that need more than one key (names, references).
+
+use super::{Config, ConfigError, LrnKind};
+use std::collections::HashMap;
+use std::path::Path;
+use toml::Spanned;
+
+/// The 1-based line of `offset` and the key path written there
+/// (`sip.user_agent_retry_delay`, `routing_gateway[1].name`).
+pub fn at(src: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(src.len());
+    let before = &src[..offset];
+    let line_no = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = src[line_start..].lines().next().unwrap_or("");
+    let table = table_path(&src[..line_start]);
+    let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"').to_owned());
+    let path = match (table.is_empty(), key) {
+        (_, None) if line.trim_start().starts_with('[') => header_path(&src[..line_start], line),
+        (true, Some(k)) => k,
+        (false, Some(k)) => format!("{table}.{k}"),
+        (_, None) => table,
+    };
+    (line_no, path)
+}
+
+/// The table the text before a line is in, `[[array]]` tables numbered.
+fn table_path(before: &str) -> String {
+    let Some(header) = before.lines().rev().find(|l| l.trim_start().starts_with('[')) else {
+        return String::new();
+    };
+    let upto = before.rfind(header).unwrap_or(0);
+    header_path(&before[..upto], header)
+}
+
+fn header_path(before: &str, header: &str) -> String {
+    let h = header.trim();
+    if let Some(name) = h.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+        let name = name.trim();
+        let index = before.lines().filter(|l| array_header(l) == Some(name)).count();
+        return format!("{name}[{index}]");
+    }
+    // A sub-table of an array entry (`[routing_gateway.register]`) belongs to the latest entry.
+    let name = h.trim_start_matches('[').split(']').next().unwrap_or("").trim();
+    match name.split_once('.') {
+        Some((parent, child)) if before.lines().any(|l| array_header(l) == Some(parent)) => {
+            let index = before.lines().filter(|l| array_header(l) == Some(parent)).count() - 1;
+            format!("{parent}[{index}].{child}")
+        }
+        _ => name.to_owned(),
+    }
+}
+
+fn array_header(line: &str) -> Option<&str> {
+    line.trim().strip_prefix("[[").and_then(|r| r.split("]]").next()).map(str::trim)
+}
+
+/// Cross-key checks over a parsed configuration.
+pub struct Checker<'a> {
+    src: &'a str,
+    file: &'a Path,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker for `src`, read from `file`.
+    pub fn new(src: &'a str, file: &'a Path) -> Self {
+        Checker { src, file, errors: Vec::new() }
+    }
+
+    fn error<T>(&mut self, at: &Spanned<T>, message: String) {
+        let (line, key) = self::at(self.src, at.span().start);
+        self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key, message });
+    }
+
+    /// Runs every check; returns the problems found, in file order.
+    pub fn check(mut self, cfg: &Config) -> Vec<ConfigError> {
+        self.unique_names("mapping gateway", cfg.mapping_gateways.iter().map(|g| &g.name));
+        self.unique_names("routing gateway", cfg.routing_gateways.iter().map(|g| &g.name));
+        self.unique_names("LRN source", cfg.lrn.source.iter().map(|s| &s.name));
+        self.lrn_sources(cfg);
+        self.lrn_references(cfg);
+        self.shared_addresses(cfg);
+        self.errors.sort_by_key(|e| e.line);
+        self.errors
+    }
+
+    fn unique_names<'c>(&mut self, what: &str, names: impl Iterator<Item = &'c Spanned<String>>) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for name in names {
+            if name.get_ref().is_empty() {
+                self.error(name, format!("a {what} needs a non-empty name"));
+            } else if let Some(first) = seen.get(name.get_ref().as_str()) {
+                self.error(
+                    name,
+                    format!("duplicate {what} name \"{}\" (first on line {first})", name.get_ref()),
+                );
+            } else {
+                let line = at(self.src, name.span().start).0;
+                seen.insert(name.get_ref(), line);
+            }
+        }
+    }
+
+    fn lrn_sources(&mut self, cfg: &Config) {
+        for s in &cfg.lrn.source {
+            match s.kind.get_ref() {
+                LrnKind::SipRedirect if s.address.is_none() => {
+                    self.error(&s.kind, "a sip-redirect source needs `address`".into())
+                }
+                LrnKind::File if s.path.is_none() => self.error(&s.kind, "a file source needs `path`".into()),
+                _ => {}
+            }
+        }
+    }
+
+    fn lrn_references(&mut self, cfg: &Config) {
+        for g in &cfg.routing_gateways {
+            let Some(lrn) = &g.lrn else { continue };
+            if !cfg.lrn.source.iter().any(|s| s.name.get_ref() == lrn.get_ref()) {
+                self.error(lrn, format!("no [[lrn.source]] named \"{}\"", lrn.get_ref()));
+            }
+        }
+    }
+
+    /// Two customers may not claim the same source: the ACL would be ambiguous.
+    fn shared_addresses(&mut self, cfg: &Config) {
+        let mut owner = HashMap::new();
+        for g in &cfg.mapping_gateways {
+            for a in &g.addresses {
+                if let Some(first) = owner.insert(*a, g.name.get_ref().clone()) {
+                    if &first != g.name.get_ref() {
+                        self.error(&g.name, format!("address {a} is also claimed by \"{first}\""));
+                    }
+                }
+            }
+        }
+    }
+}
