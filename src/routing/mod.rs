@@ -1,4 +1,6 @@
 //! Routing: rate decks in a compressed prefix trie, the VOS3000 routing rules.
 
+pub mod deck;
+pub mod effective;
 pub mod money;
 pub mod trie;
