@@ -119,8 +119,10 @@ fn build_tandem(deck: &Deck) -> Trie {
     for (prefix, value) in deck {
         builder.insert(prefix, *value).expect("deck is distinct digits");
     }
-    eprintln!("TMP inserted {:?}", std::time::Instant::now());
-    builder.build()
+    let t = Instant::now();
+    let b = builder.build();
+    eprintln!("TMP build() {:?}", t.elapsed());
+    b
 }
 
 /// A digit string as `prefix-trie`'s generic `(u64, bits)` prefix, 4 bits a digit.

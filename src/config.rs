@@ -430,6 +430,11 @@ pub fn parse(src: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
     if errors.is_empty() { Ok(cfg) } else { Err(errors) }
 }
 
+/// The line and key path at a byte offset of configuration text.
+pub fn locate_at(src: &str, offset: usize) -> (usize, String) {
+    locate::at(src, offset)
+}
+
 impl Config {
     /// `p` resolved against the config file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {

@@ -1,0 +1,177 @@
+//! The routing snapshot: configuration plus every deck, built whole off the
+//! hot path and swapped in atomically (DESIGN.md §3). Readers never block
+//! and never see a mix of old and new.
+
+use super::deck::{Deck, DeckError};
+use crate::config::{self, Config, ConfigError};
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A configuration or deck problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// In the configuration file.
+    Config(ConfigError),
+    /// In a deck.
+    Deck(DeckError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Config(e) => e.fmt(f),
+            LoadError::Deck(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Everything a routing decision reads.
+#[derive(Debug)]
+pub struct RoutingSnapshot {
+    /// The configuration.
+    pub config: Config,
+    /// Loaded decks; a file used by several gateways is loaded once.
+    pub decks: Vec<Deck>,
+    /// Deck index of each mapping gateway (customer), in config order.
+    pub customer_deck: Vec<usize>,
+    /// Deck index of each routing gateway (vendor), in config order.
+    pub gateway_deck: Vec<usize>,
+}
+
+impl RoutingSnapshot {
+    /// Reads the configuration and every deck it names.
+    pub fn load(path: &Path) -> Result<Self, Vec<LoadError>> {
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            let message = format!("cannot read: {e}");
+            vec![LoadError::Config(ConfigError { file: path.into(), line: 0, key: String::new(), message })]
+        })?;
+        let cfg = config::parse(&src, path)
+            .map_err(|es| es.into_iter().map(LoadError::Config).collect::<Vec<_>>())?;
+        Self::build(cfg, &src)
+    }
+
+    /// Loads the decks of a parsed configuration (`src` is its text, for locating errors).
+    pub fn build(config: Config, src: &str) -> Result<Self, Vec<LoadError>> {
+        let mut paths: Vec<PathBuf> = Vec::new();
+        let mut index: HashMap<PathBuf, usize> = HashMap::new();
+        let mut deck_of = |p: PathBuf| {
+            *index.entry(p.clone()).or_insert_with(|| {
+                paths.push(p);
+                paths.len() - 1
+            })
+        };
+        let customer_deck: Vec<usize> =
+            config.mapping_gateways.iter().map(|g| deck_of(config.resolve(g.rate_deck.get_ref()))).collect();
+        let gateway_deck: Vec<usize> =
+            config.routing_gateways.iter().map(|g| deck_of(config.resolve(g.rate_deck.get_ref()))).collect();
+        let (decks, errors) = load_decks(&paths);
+        if !errors.is_empty() {
+            return Err(locate_missing(&config, src, errors));
+        }
+        Ok(RoutingSnapshot { config, decks, customer_deck, gateway_deck })
+    }
+
+    /// The deck of customer `i`.
+    pub fn customer_deck(&self, i: usize) -> &Deck {
+        &self.decks[self.customer_deck[i]]
+    }
+
+    /// The deck of vendor gateway `i`.
+    pub fn gateway_deck(&self, i: usize) -> &Deck {
+        &self.decks[self.gateway_deck[i]]
+    }
+}
+
+/// Loads decks on up to two threads (the machine's cores); errors in file order.
+fn load_decks(paths: &[PathBuf]) -> (Vec<Deck>, Vec<DeckError>) {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, paths.len().max(1));
+    let chunk = paths.len().div_ceil(workers).max(1);
+    let results: Vec<Result<Deck, Vec<DeckError>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| (part, s.spawn(move || part.iter().map(|p| Deck::load(p)).collect::<Vec<_>>())))
+            .collect();
+        handles.into_iter().flat_map(|(part, h)| h.join().unwrap_or_else(|_| panicked(part))).collect()
+    });
+    let (mut decks, mut errors) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(d) => decks.push(d),
+            Err(e) => errors.extend(e),
+        }
+    }
+    (decks, errors)
+}
+
+/// Results for decks whose loader thread panicked: reported, never dropped,
+/// so deck indexes stay aligned with paths.
+fn panicked(part: &[PathBuf]) -> Vec<Result<Deck, Vec<DeckError>>> {
+    let err =
+        |p: &PathBuf| DeckError { file: p.clone(), line: 0, field: "", message: "loader failed".into() };
+    part.iter().map(|p| Err(vec![err(p)])).collect()
+}
+
+/// An unreadable deck is reported at the config line that names it.
+fn locate_missing(config: &Config, src: &str, errors: Vec<DeckError>) -> Vec<LoadError> {
+    let named = config
+        .mapping_gateways
+        .iter()
+        .map(|g| &g.rate_deck)
+        .chain(config.routing_gateways.iter().map(|g| &g.rate_deck));
+    let mut lines: HashMap<PathBuf, (usize, String)> = HashMap::new();
+    for d in named {
+        lines.entry(config.resolve(d.get_ref())).or_insert_with(|| config::locate_at(src, d.span().start));
+    }
+    errors
+        .into_iter()
+        .map(|e| match (e.line, lines.get(&e.file)) {
+            (0, Some((line, key))) if e.message.starts_with("cannot read") => {
+                LoadError::Config(ConfigError {
+                    file: config.path.clone(),
+                    line: *line,
+                    key: key.clone(),
+                    message: format!("{}: {}", e.file.display(), e.message),
+                })
+            }
+            _ => LoadError::Deck(e),
+        })
+        .collect()
+}
+
+/// The live snapshot behind an `ArcSwap`.
+pub struct Router {
+    current: ArcSwap<RoutingSnapshot>,
+    path: PathBuf,
+}
+
+impl Router {
+    /// Loads the configuration at `path`.
+    pub fn load(path: &Path) -> Result<Self, Vec<LoadError>> {
+        let snap = RoutingSnapshot::load(path)?;
+        Ok(Router { current: ArcSwap::from_pointee(snap), path: path.into() })
+    }
+
+    /// Wraps an already built snapshot.
+    pub fn new(snap: RoutingSnapshot) -> Self {
+        let path = snap.config.path.clone();
+        Router { current: ArcSwap::from_pointee(snap), path }
+    }
+
+    /// The current snapshot; cheap, never blocks. Calls keep the one they started with.
+    pub fn snapshot(&self) -> Arc<RoutingSnapshot> {
+        self.current.load_full()
+    }
+
+    /// Rebuilds everything from the config file and swaps it in; on any
+    /// error the old snapshot stays and the errors are returned.
+    pub fn reload(&self) -> Result<Arc<RoutingSnapshot>, Vec<LoadError>> {
+        let snap = Arc::new(RoutingSnapshot::load(&self.path)?);
+        self.current.store(Arc::clone(&snap));
+        Ok(snap)
+    }
+}
