@@ -421,13 +421,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and checks configuration text; every semantic error is listed.
 pub fn parse(src: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let (cfg, errors) = parse_all(src, path)?;
+    if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+}
+
+/// Parses configuration text. A syntax or type error stops at once (`Err`);
+/// otherwise the configuration comes back with its cross-key problems, so
+/// `tandem check` can go on to the decks and list everything.
+pub fn parse_all(src: &str, path: &Path) -> Result<(Config, Vec<ConfigError>), Vec<ConfigError>> {
     let mut cfg: Config = toml::from_str(src).map_err(|e| {
         let (line, key) = e.span().map(|s| locate::at(src, s.start)).unwrap_or_default();
-        vec![ConfigError { file: path.to_path_buf(), line, key, message: e.message().to_owned() }]
+        vec![ConfigError { file: path.to_path_buf(), line, key, message: e.message().trim().to_owned() }]
     })?;
     cfg.path = path.to_path_buf();
     let errors = locate::Checker::new(src, path).check(&cfg);
-    if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+    Ok((cfg, errors))
 }
 
 /// The line and key path at a byte offset of configuration text.

@@ -17,5 +17,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod lrn;
 pub mod routing;
 pub mod sip;

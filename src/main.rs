@@ -15,6 +15,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Validate the configuration, every rate deck and every LRN file.
+    Check {
+        /// Configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Explain the routing decision for one number.
+    Route {
+        /// Configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Source address of the call (IP or ip:port).
+        #[arg(long)]
+        from: String,
+        /// The number's LRN (as a dip would return it).
+        #[arg(long)]
+        lrn: Option<String>,
+        /// Decision time, RFC 3339 (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The dialed number.
+        number: String,
+    },
     /// SIP message tools.
     Sip {
         #[command(subcommand)]
@@ -39,15 +65,76 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("tandem: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(1)
         }
     }
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Check { config } => Ok(check(&config)),
+        Command::Route { config, from, lrn, at, json, number } => {
+            route(&config, &from, lrn.as_deref(), at.as_deref(), json, &number)
+        }
         Command::Sip { command: SipCommand::Parse { files } } => sip_parse(&files),
     }
+}
+
+fn check(config: &std::path::Path) -> ExitCode {
+    match tandem::cli::check::run(config) {
+        Ok(summary) => {
+            print!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s)", errors.len());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn route(
+    config: &std::path::Path,
+    from: &str,
+    lrn: Option<&str>,
+    at: Option<&str>,
+    json: bool,
+    number: &str,
+) -> Result<ExitCode> {
+    let from: std::net::SocketAddr = match from.parse::<std::net::IpAddr>() {
+        Ok(ip) => (ip, 5060).into(),
+        Err(_) => from.parse().with_context(|| format!("--from {from}: not an IP or ip:port"))?,
+    };
+    let now = match at {
+        Some(t) => tandem::routing::effective::parse(t).with_context(|| format!("--at {t}: not RFC 3339"))?,
+        None => unix_now(),
+    };
+    let snap = match tandem::routing::snapshot::RoutingSnapshot::load(config) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let (explained, code) = tandem::cli::route::run(&snap, from, number, lrn, now);
+    if json {
+        println!("{}", serde_json::to_string(&explained)?);
+    } else {
+        print!("{}", tandem::cli::route::text(&explained));
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// The wall clock, read here at the edge: the routing core takes `now` as a parameter.
+#[allow(clippy::disallowed_methods)]
+fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |d| d.as_secs() as i64)
 }
 
 fn sip_parse(files: &[PathBuf]) -> Result<ExitCode> {

@@ -104,6 +104,6 @@ fn unreadable_file_is_an_error_not_a_panic() {
         .args(["sip", "parse", "/nonexistent/tandem-fixture.sip"])
         .output()
         .expect("run tandem");
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tandem-fixture.sip"));
 }

@@ -1,4 +1,6 @@
 //! Operator commands. Each returns data; `main.rs` prints it and sets the
 //! exit status.
 
+pub mod check;
+pub mod route;
 pub mod sip_parse;

@@ -113,6 +113,11 @@ impl Deck {
         self.tariffs.len()
     }
 
+    /// Heap bytes of the trie alone.
+    pub fn trie_bytes(&self) -> usize {
+        self.trie.heap_bytes()
+    }
+
     /// Heap bytes of the trie and the rows.
     pub fn heap_bytes(&self) -> usize {
         self.trie.heap_bytes()

@@ -1,0 +1,3 @@
+//! Number portability (SPEC.md §3): LRN sources and, later, the shared-memory cache.
+
+pub mod file;
