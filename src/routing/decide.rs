@@ -197,10 +197,10 @@ pub fn decide(snap: &RoutingSnapshot, req: &Request<'_>, live: &Live<'_>) -> Out
     if d.candidates.is_empty() { Outcome::NoRoute(d) } else { Outcome::Route(d) }
 }
 
-/// E.164 `+` and RFC 3966 visual separators dropped, then the dial plan;
+/// E.164 `+`, RFC 3966 visual separators and spaces dropped, then the dial plan;
 /// `None` unless only digits remain.
 pub fn normalize(raw: &str, strip: &str, add: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(|c| !matches!(c, '+' | '-' | '.' | '(' | ')')).collect();
+    let digits: String = raw.chars().filter(|c| !matches!(c, '+' | '-' | '.' | '(' | ')' | ' ')).collect();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
