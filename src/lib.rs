@@ -20,3 +20,4 @@ pub mod config;
 pub mod lrn;
 pub mod routing;
 pub mod sip;
+pub mod txn;
