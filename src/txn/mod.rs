@@ -8,6 +8,7 @@
 
 mod client;
 mod server;
+pub mod wheel;
 
 pub use client::{ClientEvent, ClientState, ClientTxn};
 pub use server::{ServerEvent, ServerState, ServerTxn};

@@ -1,0 +1,338 @@
+//! Call detail records: one CSV row per call, answered or failed
+//! (docs/cdr.md). Shards hand records to a writer thread over a bounded
+//! channel; the writer appends to an hourly file, fsyncs on rotation and on
+//! shutdown, and loses nothing that was sent.
+
+use crate::routing::money::Rate;
+use crossbeam::channel::{Receiver, Sender, bounded};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+/// Who ended the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HangUp {
+    /// The A-leg (customer side): BYE or CANCEL.
+    Caller,
+    /// The B-leg (vendor side): BYE or a final failure.
+    Callee,
+    /// tandem: no route, timeouts, shutdown.
+    System,
+}
+
+impl HangUp {
+    fn as_str(self) -> &'static str {
+        match self {
+            HangUp::Caller => "caller",
+            HangUp::Callee => "callee",
+            HangUp::System => "system",
+        }
+    }
+}
+
+/// One call's record.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cdr {
+    /// A-leg Call-ID (the customer's).
+    pub a_call_id: String,
+    /// B-leg Call-ID of the answered (or last) attempt; empty when none was made.
+    pub b_call_id: String,
+    /// Customer name; empty when the source was unknown.
+    pub customer: String,
+    /// Source address of the A-leg.
+    pub source: String,
+    /// Gateway that answered (or the last tried).
+    pub gateway: String,
+    /// Every gateway tried, in order.
+    pub gateways_tried: Vec<String>,
+    /// Caller number (A-leg From user part).
+    pub caller: String,
+    /// Dialed number as received (Request-URI user part).
+    pub dialed: String,
+    /// Number after the dial plan.
+    pub routed: String,
+    /// LRN used (empty: none).
+    pub lrn: String,
+    /// Where the LRN came from: `cache`, `dip:<name>`, `file`, `fallback`, `none`.
+    pub lrn_source: String,
+    /// Dip latency in ms (empty: no dip).
+    pub dip_ms: Option<u64>,
+    /// Customer rate per minute and its billing blocks.
+    pub customer_rate: Option<(Rate, u32, u32)>,
+    /// Vendor rate per minute and its billing blocks.
+    pub vendor_rate: Option<(Rate, u32, u32)>,
+    /// Unix ms the INVITE arrived.
+    pub setup_ms: i64,
+    /// Unix ms of the answer (2xx), if answered.
+    pub answer_ms: Option<i64>,
+    /// Unix ms the call ended.
+    pub end_ms: i64,
+    /// Final SIP code sent to the A-leg (200 for answered calls).
+    pub final_code: u16,
+    /// Who ended it.
+    pub hangup: Option<HangUp>,
+}
+
+/// Seconds billed for `secs` of talk: the initial block, then whole increments.
+pub fn billed(secs: u64, initial: u32, increment: u32) -> u64 {
+    let (initial, increment) = (u64::from(initial), u64::from(increment.max(1)));
+    match secs {
+        0 => 0,
+        s if s <= initial => initial,
+        s => initial + (s - initial).div_ceil(increment) * increment,
+    }
+}
+
+/// The CSV header row (docs/cdr.md documents every column).
+pub const HEADER: &str = "a_call_id,b_call_id,customer,source,gateway,gateways_tried,caller,dialed,routed,lrn,lrn_source,dip_ms,customer_rate,customer_initial,customer_increment,vendor_rate,vendor_initial,vendor_increment,setup_time,answer_time,end_time,duration_s,customer_billed_s,vendor_billed_s,customer_charge,vendor_cost,final_code,hangup";
+
+impl Cdr {
+    /// Talk time in whole seconds (rounded up), 0 when not answered.
+    pub fn duration_s(&self) -> u64 {
+        self.answer_ms.map_or(0, |a| ((self.end_ms - a).max(0) as u64).div_ceil(1000))
+    }
+
+    /// The CSV row (no trailing newline).
+    pub fn to_csv(&self) -> String {
+        let d = self.duration_s();
+        let (cr, cb, cc) = money_cols(self.customer_rate, d);
+        let (vr, vb, vc) = money_cols(self.vendor_rate, d);
+        let fields: [String; 28] = [
+            self.a_call_id.clone(),
+            self.b_call_id.clone(),
+            self.customer.clone(),
+            self.source.clone(),
+            self.gateway.clone(),
+            self.gateways_tried.join("|"),
+            self.caller.clone(),
+            self.dialed.clone(),
+            self.routed.clone(),
+            self.lrn.clone(),
+            self.lrn_source.clone(),
+            self.dip_ms.map(|v| v.to_string()).unwrap_or_default(),
+            cr.0,
+            cr.1,
+            cr.2,
+            vr.0,
+            vr.1,
+            vr.2,
+            rfc3339_ms(self.setup_ms),
+            self.answer_ms.map(rfc3339_ms).unwrap_or_default(),
+            rfc3339_ms(self.end_ms),
+            d.to_string(),
+            cb,
+            vb,
+            cc,
+            vc,
+            self.final_code.to_string(),
+            self.hangup.map(|h| h.as_str().to_owned()).unwrap_or_default(),
+        ];
+        fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+    }
+}
+
+type RateCols = (String, String, String);
+
+fn money_cols(rate: Option<(Rate, u32, u32)>, secs: u64) -> (RateCols, String, String) {
+    let Some((r, init, inc)) = rate else {
+        return ((String::new(), String::new(), String::new()), String::new(), String::new());
+    };
+    let b = billed(secs, init, inc);
+    // Charge = rate per minute × billed seconds / 60, in nano-units, rounded half up.
+    let nanos = (i128::from(r.0) * i128::from(b) + 30) / 60;
+    let charge = Rate(i64::try_from(nanos).unwrap_or(i64::MAX));
+    ((r.to_string(), init.to_string(), inc.to_string()), b.to_string(), charge.to_string())
+}
+
+fn csv_field(f: &str) -> String {
+    if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.to_owned() }
+}
+
+/// `2026-11-24T05:36:46.123Z`.
+pub fn rfc3339_ms(unix_ms: i64) -> String {
+    let (secs, ms) = (unix_ms.div_euclid(1000), unix_ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Inverse of days-from-civil (H. Hinnant).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+}
+
+/// The sending side, cloned into every shard.
+#[derive(Clone, Debug)]
+pub struct CdrSink {
+    tx: Sender<Cdr>,
+}
+
+impl CdrSink {
+    /// Hands a record to the writer. Blocks only if the writer is 64 Ki records
+    /// behind: a CDR is never dropped.
+    pub fn send(&self, cdr: Cdr) {
+        // The writer outlives every sink (it exits when all are dropped), so
+        // a send can only fail during a panic unwind; count nothing then.
+        let _ = self.tx.send(cdr);
+    }
+}
+
+/// The writer thread.
+pub struct CdrWriter {
+    handle: JoinHandle<io::Result<u64>>,
+}
+
+impl CdrWriter {
+    /// Starts a writer for `dir` (created if missing).
+    pub fn start(dir: &Path) -> io::Result<(CdrSink, CdrWriter)> {
+        std::fs::create_dir_all(dir)?;
+        let (tx, rx) = bounded(65_536);
+        let dir = dir.to_path_buf();
+        let handle =
+            std::thread::Builder::new().name("cdr-writer".into()).spawn(move || write_loop(&dir, &rx))?;
+        Ok((CdrSink { tx }, CdrWriter { handle }))
+    }
+
+    /// Waits for the writer to drain and fsync (after every sink is dropped);
+    /// returns the number of records written.
+    pub fn finish(self) -> io::Result<u64> {
+        self.handle.join().unwrap_or_else(|_| Err(io::Error::other("CDR writer panicked")))
+    }
+}
+
+struct Current {
+    hour: i64,
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+fn write_loop(dir: &Path, rx: &Receiver<Cdr>) -> io::Result<u64> {
+    let mut current: Option<Current> = None;
+    let mut written = 0u64;
+    while let Ok(first) = rx.recv() {
+        for cdr in std::iter::once(first).chain(rx.try_iter()) {
+            let hour = cdr.end_ms.div_euclid(3_600_000);
+            if current.as_ref().is_none_or(|c| c.hour != hour) {
+                if let Some(c) = current.take() {
+                    close(c)?;
+                }
+                current = Some(open(dir, hour)?);
+            }
+            if let Some(c) = current.as_mut() {
+                writeln!(c.out, "{}", cdr.to_csv())?;
+                written += 1;
+            }
+        }
+        if let Some(c) = current.as_mut() {
+            c.out.flush()?;
+        }
+    }
+    if let Some(c) = current.take() {
+        close(c)?;
+    }
+    Ok(written)
+}
+
+fn open(dir: &Path, hour: i64) -> io::Result<Current> {
+    let stamp = rfc3339_ms(hour * 3_600_000);
+    // cdr-2026-11-24T05.csv
+    let path = dir.join(format!("cdr-{}.csv", &stamp[..13]));
+    let fresh = !path.exists();
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut out = BufWriter::new(file);
+    if fresh {
+        writeln!(out, "{HEADER}")?;
+    }
+    Ok(Current { hour, path, out })
+}
+
+fn close(c: Current) -> io::Result<()> {
+    let file = c.out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all().map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", c.path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billing_blocks() {
+        assert_eq!(billed(0, 6, 6), 0);
+        assert_eq!(billed(1, 6, 6), 6);
+        assert_eq!(billed(6, 6, 6), 6);
+        assert_eq!(billed(7, 6, 6), 12);
+        assert_eq!(billed(61, 60, 60), 120);
+        assert_eq!(billed(61, 30, 6), 66);
+        assert_eq!(billed(5, 0, 1), 5);
+        assert_eq!(billed(7, 0, 6), 12);
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_478_400_123), "2026-11-24T00:00:00.123Z");
+        assert_eq!(rfc3339_ms(1_709_164_800_000 + 3_661_000), "2024-02-29T01:01:01.000Z");
+    }
+
+    #[test]
+    fn row_has_every_column() {
+        let rate = Rate::parse("0.012").unwrap();
+        let cdr = Cdr {
+            a_call_id: "a,1@x".into(),
+            customer: "cust".into(),
+            gateways_tried: vec!["v1".into(), "v2".into()],
+            customer_rate: Some((rate, 6, 6)),
+            setup_ms: 1_795_478_400_000,
+            answer_ms: Some(1_795_478_401_000),
+            end_ms: 1_795_478_408_500,
+            final_code: 200,
+            hangup: Some(HangUp::Callee),
+            ..Cdr::default()
+        };
+        let row = cdr.to_csv();
+        assert_eq!(
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(row.as_bytes())
+                .records()
+                .next()
+                .unwrap()
+                .unwrap()
+                .len(),
+            HEADER.split(',').count()
+        );
+        assert!(row.starts_with("\"a,1@x\",,cust,,,v1|v2,"), "{row}");
+        // 7.5 s → 8 s talk, billed 12 s at 0.012/min = 0.0024.
+        assert!(row.contains(",8,12,,0.0024,,200,callee"), "{row}");
+    }
+
+    #[test]
+    fn writer_writes_everything_and_rotates_hourly() {
+        let dir = std::env::temp_dir().join(format!("tandem-cdr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (sink, writer) = CdrWriter::start(&dir).unwrap();
+        for i in 0..1000i64 {
+            let end = 1_795_478_400_000 + i * 7_200; // 1000 calls over 2 hours
+            sink.send(Cdr { a_call_id: format!("c{i}"), end_ms: end, setup_ms: end, ..Cdr::default() });
+        }
+        drop(sink);
+        assert_eq!(writer.finish().unwrap(), 1000);
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let names: Vec<_> =
+            files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["cdr-2026-11-24T00.csv", "cdr-2026-11-24T01.csv"]);
+        let rows: usize = files.iter().map(|f| std::fs::read_to_string(f).unwrap().lines().count() - 1).sum();
+        assert_eq!(rows, 1000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
