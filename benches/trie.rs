@@ -119,10 +119,7 @@ fn build_tandem(deck: &Deck) -> Trie {
     for (prefix, value) in deck {
         builder.insert(prefix, *value).expect("deck is distinct digits");
     }
-    let t = Instant::now();
-    let b = builder.build();
-    eprintln!("TMP build() {:?}", t.elapsed());
-    b
+    builder.build()
 }
 
 /// A digit string as `prefix-trie`'s generic `(u64, bits)` prefix, 4 bits a digit.

@@ -15,6 +15,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![forbid(unsafe_code)]
 
+pub mod call;
 pub mod cdr;
 pub mod cli;
 pub mod config;

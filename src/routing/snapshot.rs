@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A configuration or deck problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +42,40 @@ pub struct RoutingSnapshot {
     pub customer_deck: Vec<usize>,
     /// Deck index of each routing gateway (vendor), in config order.
     pub gateway_deck: Vec<usize>,
+    /// Calls in progress, shared by every shard and carried across reloads by name.
+    pub occupancy: Occupancy,
+}
+
+/// Current calls per customer and per vendor gateway. Touched once per call
+/// setup and teardown, never per packet.
+#[derive(Debug, Default)]
+pub struct Occupancy {
+    /// Per mapping gateway, in config order.
+    pub customers: Vec<Arc<AtomicU32>>,
+    /// Per routing gateway, in config order.
+    pub gateways: Vec<Arc<AtomicU32>>,
+}
+
+impl Occupancy {
+    fn fresh(config: &Config) -> Self {
+        let counters = |n: usize| (0..n).map(|_| Arc::new(AtomicU32::new(0))).collect();
+        Occupancy { customers: counters(config.mapping_gateways.len()), gateways: counters(config.routing_gateways.len()) }
+    }
+
+    /// Current counts, for [`super::decide::Live`].
+    pub fn snapshot(counters: &[Arc<AtomicU32>]) -> Vec<u32> {
+        counters.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+    }
+}
+
+/// Increments a counter.
+pub fn occupy(c: &AtomicU32) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Decrements a counter (never below zero).
+pub fn release(c: &AtomicU32) {
+    let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
 }
 
 impl RoutingSnapshot {
@@ -73,7 +108,28 @@ impl RoutingSnapshot {
         if !errors.is_empty() {
             return Err(locate_missing(&config, src, errors));
         }
-        Ok(RoutingSnapshot { config, decks, customer_deck, gateway_deck })
+        let occupancy = Occupancy::fresh(&config);
+        Ok(RoutingSnapshot { config, decks, customer_deck, gateway_deck, occupancy })
+    }
+
+    /// Takes over the live counters of `old` for customers and gateways that
+    /// keep their names, so limits hold across a reload.
+    pub fn adopt_counters(&mut self, old: &RoutingSnapshot) {
+        let by_name = |names: Vec<&String>, counters: &[Arc<AtomicU32>]| -> HashMap<String, Arc<AtomicU32>> {
+            names.into_iter().cloned().zip(counters.iter().cloned()).collect()
+        };
+        let cust = by_name(old.config.mapping_gateways.iter().map(|g| g.name.get_ref()).collect(), &old.occupancy.customers);
+        let gws = by_name(old.config.routing_gateways.iter().map(|g| g.name.get_ref()).collect(), &old.occupancy.gateways);
+        for (i, g) in self.config.mapping_gateways.iter().enumerate() {
+            if let Some(c) = cust.get(g.name.get_ref()) {
+                self.occupancy.customers[i] = Arc::clone(c);
+            }
+        }
+        for (i, g) in self.config.routing_gateways.iter().enumerate() {
+            if let Some(c) = gws.get(g.name.get_ref()) {
+                self.occupancy.gateways[i] = Arc::clone(c);
+            }
+        }
     }
 
     /// The deck of customer `i`.
@@ -170,7 +226,9 @@ impl Router {
     /// Rebuilds everything from the config file and swaps it in; on any
     /// error the old snapshot stays and the errors are returned.
     pub fn reload(&self) -> Result<Arc<RoutingSnapshot>, Vec<LoadError>> {
-        let snap = Arc::new(RoutingSnapshot::load(&self.path)?);
+        let mut snap = RoutingSnapshot::load(&self.path)?;
+        snap.adopt_counters(&self.current.load());
+        let snap = Arc::new(snap);
         self.current.store(Arc::clone(&snap));
         Ok(snap)
     }

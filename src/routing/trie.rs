@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Digits a node's label holds inline; longer runs take a chain of nodes.
 pub const LABEL_DIGITS: usize = 4;
@@ -29,6 +30,12 @@ pub const LABEL_DIGITS: usize = 4;
 /// Longest prefix the builder accepts: a key is packed into a `u128`, 4 bits a digit.
 /// E.164 numbers have at most 15 digits, so this leaves room for tech prefixes.
 pub const MAX_DIGITS: usize = 32;
+
+/// Longest digit string the jump table resolves (10^6 entries of 20 bytes).
+pub const MAX_JUMP_DIGITS: usize = 6;
+
+/// Heap the jump table may take, per prefix: it is sized to the deck.
+pub const JUMP_BYTES_PER_PREFIX: usize = 8;
 
 /// Most prefixes one trie holds, so that node indices always fit a `u32`
 /// (a prefix adds at most ten nodes).
@@ -87,7 +94,7 @@ pub struct Match {
 #[derive(Debug, Default, Clone)]
 pub struct TrieBuilder {
     /// Packed key (see [`pack`]) to value id.
-    keys: HashMap<u128, u32>,
+    keys: HashMap<u128, u32, BuildHasherDefault<KeyHasher>>,
 }
 
 impl TrieBuilder {
@@ -98,7 +105,7 @@ impl TrieBuilder {
 
     /// An empty builder with room for `n` prefixes, to avoid rehashing a large deck.
     pub fn with_capacity(n: usize) -> Self {
-        Self { keys: HashMap::with_capacity(n) }
+        Self { keys: HashMap::with_capacity_and_hasher(n, BuildHasherDefault::default()) }
     }
 
     /// Number of prefixes inserted so far.
@@ -136,7 +143,7 @@ impl TrieBuilder {
         keys.sort_unstable_by_key(|&(key, _)| key);
         let mut nodes = Assembler::new(&keys).run();
         nodes.shrink_to_fit();
-        Trie { nodes, len }
+        Trie { nodes, len, ..Trie::default() }.with_jumps()
     }
 }
 
@@ -145,6 +152,12 @@ impl TrieBuilder {
 pub struct Trie {
     /// Breadth-first node array; node 0 is the root.
     nodes: Vec<Node>,
+    /// Walk state after the first `jump_digits` digits, indexed by their value.
+    jumps: Vec<Jump>,
+    /// How many leading digits `jumps` resolves.
+    jump_digits: usize,
+    /// Walk state at the root, for numbers too short for `jumps`.
+    root: Jump,
     /// Number of prefixes.
     len: usize,
 }
@@ -153,20 +166,24 @@ impl Trie {
     /// The longest prefix of `number` present in the trie, with its value id and
     /// length. A non-digit byte in `number` ends the match there.
     pub fn longest_match(&self, number: &[u8]) -> Option<Match> {
-        let mut index = 0;
-        let mut pos = 0;
-        let (mut best_slot, mut best_len) = (u32::MAX, 0);
-        while let Some(&node) = self.nodes.get(index as usize) {
+        let start = self.jump(number).unwrap_or(&self.root);
+        let (mut node, mut pos) = (start.node, usize::from(start.pos));
+        let mut best = Best { value: start.best_value, slot: false, len: usize::from(start.best_len) };
+        let mut known = Some(start.node_value);
+        loop {
             let Some(end) = node.match_label(number, pos) else { break };
-            // Selects rather than branches: a mispredict here would stall on the load above.
-            let has = node.has_value();
-            best_slot = if has { node.value_slot(index) } else { best_slot };
-            best_len = if has { end } else { best_len };
+            if node.has_value() {
+                best = node.best(known, end);
+            }
             let Some(child) = node.child(number.get(end)) else { break };
-            index = child;
-            pos = end + 1;
+            let Some(&next) = self.nodes.get(child as usize) else { break };
+            (node, pos, known) = (next, end + 1, None);
         }
-        Some(Match { value: self.nodes.get(best_slot as usize)?.a, len: best_len })
+        if best.len == 0 {
+            return None;
+        }
+        let value = if best.slot { self.nodes.get(best.value as usize)?.a } else { best.value };
+        Some(Match { value, len: best.len })
     }
 
     /// The value id of exactly `prefix`, if it was inserted.
@@ -194,9 +211,9 @@ impl Trie {
         self.len == 0
     }
 
-    /// Heap bytes the trie owns (value ids included: 4 bytes a prefix at most).
+    /// Heap bytes the trie owns: nodes (value ids included) and the jump table.
     pub fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * size_of::<Node>()
+        self.nodes.capacity() * size_of::<Node>() + self.jumps.capacity() * size_of::<Jump>()
     }
 
     /// Every `(prefix, value id)`, in lexicographic order of the prefix.
@@ -212,6 +229,91 @@ impl Trie {
         }
         Some(self.nodes.get(node.value_slot(index) as usize)?.a)
     }
+
+    /// The precomputed walk state for the first `jump_digits` digits of `number`.
+    fn jump(&self, number: &[u8]) -> Option<&Jump> {
+        let head = number.get(..self.jump_digits)?;
+        let index = head.iter().try_fold(0, |acc, &byte| {
+            let digit = byte.wrapping_sub(b'0');
+            (digit < 10).then_some(acc * 10 + usize::from(digit))
+        })?;
+        self.jumps.get(index)
+    }
+
+    /// Fills `jumps`, sized to cost at most [`JUMP_BYTES_PER_PREFIX`].
+    fn with_jumps(mut self) -> Self {
+        self.root = self.jump_state(0, 0, Best::NONE);
+        let budget = self.len * JUMP_BYTES_PER_PREFIX;
+        let fits = |k: &usize| 10usize.pow(*k as u32) * size_of::<Jump>() <= budget;
+        self.jump_digits = (1..=MAX_JUMP_DIGITS).take_while(fits).last().unwrap_or(0);
+        if self.jump_digits > 0 {
+            let count = 10usize.pow(self.jump_digits as u32);
+            self.jumps = (0..count).map(|i| self.jump_for(i)).collect();
+        }
+        self
+    }
+
+    /// Walks the `jump_digits` digits of `index` (leading zeros kept) as far as they go.
+    fn jump_for(&self, index: usize) -> Jump {
+        let digits = format!("{index:0width$}", width = self.jump_digits).into_bytes();
+        let (mut index, mut pos, mut best) = (0, 0, Best::NONE);
+        while let Some(&node) = self.nodes.get(index as usize) {
+            if !node.label_starts(&digits, pos) {
+                break;
+            }
+            let end = pos + node.label_len();
+            if end >= digits.len() {
+                return self.jump_state(index, pos, best);
+            }
+            if node.has_value() {
+                best = Best { value: self.value(index).unwrap_or(0), slot: false, len: end };
+            }
+            let Some(child) = node.child(digits.get(end)) else { break };
+            (index, pos) = (child, end + 1);
+        }
+        Jump { best_value: best.value, best_len: best.len as u8, ..Jump::default() }
+    }
+
+    /// The state "at node `index`, whose label starts at `pos`, having matched `best`".
+    fn jump_state(&self, index: u32, pos: usize, best: Best) -> Jump {
+        Jump {
+            node: self.nodes.get(index as usize).copied().unwrap_or_default(),
+            node_value: self.value(index).unwrap_or(0),
+            best_value: best.value,
+            pos: pos as u8,
+            best_len: best.len as u8,
+        }
+    }
+}
+
+/// Where the walk stands after a number's first digits, precomputed per digit string
+/// (a level-compressed root, as DIR-24-8 does for IP routes): a lookup starts one
+/// load away from the deep, cache-missing levels instead of five or six.
+#[derive(Clone, Copy, Debug, Default)]
+struct Jump {
+    /// Copy of the node to resume at; `Node::default()` (no label, value or child)
+    /// when the digits already left the trie.
+    node: Node,
+    /// That node's value id, if it has one (saves a load into its child block).
+    node_value: u32,
+    /// Value id of the longest match above the node.
+    best_value: u32,
+    /// Where the node's label starts in the number.
+    pos: u8,
+    /// Length of that match; 0 = none.
+    best_len: u8,
+}
+
+/// The best match so far: a value id, or (`slot`) the node holding it, read at the end.
+#[derive(Clone, Copy)]
+struct Best {
+    value: u32,
+    slot: bool,
+    len: usize,
+}
+
+impl Best {
+    const NONE: Best = Best { value: 0, slot: false, len: 0 };
 }
 
 impl std::fmt::Debug for Trie {
@@ -264,6 +366,22 @@ impl Node {
         }
         let mask = (1u64 << (8 * len)) - 1;
         (diff & mask == 0).then_some(pos + len)
+    }
+
+    /// Whether `digits` from `pos` agree with this node's label as far as both go.
+    fn label_starts(self, digits: &[u8], pos: usize) -> bool {
+        let spelled = digits.get(pos..).unwrap_or_default();
+        let same = |(k, &byte): (usize, &u8)| u32::from(byte.wrapping_sub(b'0')) == self.label_digit(k);
+        spelled.iter().take(self.label_len()).enumerate().all(same)
+    }
+
+    /// This node's value as the best match of length `len`: `known` is its value id when
+    /// the caller has it, else a leaf holds it in `a` and an inner node in slot `a`.
+    fn best(self, known: Option<u32>, len: usize) -> Best {
+        match known {
+            Some(value) => Best { value, slot: false, len },
+            None => Best { value: self.a, slot: self.bitmap() != 0, len },
+        }
     }
 
     /// Index of the child for the digit `byte`, if there is one.
@@ -396,6 +514,33 @@ impl<'k> Assembler<'k> {
             lo = hi;
         }
         Node { a: base, meta }
+    }
+}
+
+/// Hashes a packed key with one multiply-xorshift round: a deck comes from the
+/// operator, not the network, so SipHash's flood resistance is not worth its time
+/// on a multi-million-line reload.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u128(&mut self, key: u128) {
+        self.write_u64((key >> 64) as u64 ^ (key as u64).rotate_left(29));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let x = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 29);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -89,7 +89,9 @@ impl ClientTxn {
 
     fn provisional(&mut self, status: u16, now: u64) -> ClientEvent {
         if self.kind == Kind::Invite {
-            self.retransmit_at = None; // timer A stops in Proceeding
+            // Timers A and B stop in Proceeding; the call's own ring timer (C) governs.
+            self.retransmit_at = None;
+            self.deadline = u64::MAX;
         } else if self.state == ClientState::Trying {
             self.interval = T2;
             self.retransmit_at = Some(now + T2);
@@ -157,7 +159,7 @@ impl ClientTxn {
     pub fn poll_timeout(&self) -> Option<u64> {
         match self.state {
             ClientState::Terminated => None,
-            _ => earliest(self.retransmit_at, Some(self.deadline)),
+            _ => earliest(self.retransmit_at, (self.deadline != u64::MAX).then_some(self.deadline)),
         }
     }
 }
@@ -195,7 +197,7 @@ mod tests {
         let mut t = ClientTxn::new(Kind::Invite, Bytes::from_static(b"INVITE"), 0);
         t.poll_transmit();
         assert_eq!(t.handle_response(100, 10, ack), ClientEvent::Provisional(100));
-        assert_eq!(t.poll_timeout(), Some(32_000), "timer A stops after a provisional");
+        assert_eq!(t.poll_timeout(), None, "timers A and B stop after a provisional");
         assert_eq!(t.handle_response(503, 20, ack), ClientEvent::Final(503));
         assert_eq!(t.poll_transmit().as_deref(), Some(&b"ACK"[..]));
         assert_eq!(t.handle_response(503, 30, ack), ClientEvent::Nothing);

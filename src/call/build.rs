@@ -1,0 +1,160 @@
+//! The messages a B2BUA writes. Every request carries only tandem's own
+//! Via, Contact, Call-ID and tags: neither leg sees the other's addresses
+//! (topology hiding).
+
+use crate::sip::{Builder, HeaderName, Message, response_to};
+use bytes::{Bytes, BytesMut};
+
+/// Where tandem is, as written in Via and Contact.
+#[derive(Clone, Debug)]
+pub struct Local {
+    /// Advertised host.
+    pub host: String,
+    /// Listening port.
+    pub port: u16,
+}
+
+impl Local {
+    /// `SIP/2.0/UDP host:port;branch=...;rport`
+    pub fn via(&self, branch: &str) -> String {
+        format!("SIP/2.0/UDP {}:{};branch={branch};rport", self.host, self.port)
+    }
+
+    /// `<sip:host:port>`
+    pub fn contact(&self) -> String {
+        format!("<sip:{}:{}>", self.host, self.port)
+    }
+}
+
+/// A request inside (or starting) a dialog.
+pub struct Request<'a> {
+    /// Method.
+    pub method: &'a str,
+    /// Request-URI.
+    pub uri: &'a str,
+    /// Via branch.
+    pub branch: &'a str,
+    /// From value (with tag).
+    pub from: &'a str,
+    /// To value (with the peer's tag once known).
+    pub to: &'a str,
+    /// Call-ID.
+    pub call_id: &'a str,
+    /// CSeq number.
+    pub cseq: u32,
+    /// Max-Forwards.
+    pub max_forwards: u8,
+    /// Content-Type and body, if any.
+    pub body: Option<(&'a str, &'a [u8])>,
+}
+
+impl Request<'_> {
+    /// Writes the request.
+    pub fn build(&self, local: &Local) -> Bytes {
+        let mut buf = BytesMut::with_capacity(512 + self.body.map_or(0, |b| b.1.len()));
+        let mut cseq = itoa::Buffer::new();
+        let b = Builder::request(&mut buf, self.method, self.uri)
+            .header("Via", &local.via(self.branch))
+            .header_u32("Max-Forwards", u32::from(self.max_forwards))
+            .header("From", self.from)
+            .header("To", self.to)
+            .header("Call-ID", self.call_id)
+            .header("CSeq", &format!("{} {}", cseq.format(self.cseq), self.method));
+        let b = if matches!(self.method, "ACK" | "CANCEL" | "BYE") { b } else { b.header("Contact", &local.contact()) };
+        match self.body {
+            Some((ctype, body)) if !body.is_empty() => b.header("Content-Type", ctype).body(body),
+            _ => b.finish(),
+        }
+        buf.freeze()
+    }
+}
+
+/// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): the request's
+/// Request-URI, top Via (same branch), From, Call-ID and CSeq number, and the
+/// response's To.
+pub fn ack_for(request: &[u8], response_to: &[u8]) -> Bytes {
+    let Ok(req) = crate::sip::parse(request) else { return Bytes::new() };
+    let uri = req.request_uri().map_or("", |u| u.raw);
+    let mut buf = BytesMut::with_capacity(400);
+    let mut b = Builder::request(&mut buf, "ACK", uri);
+    if let Some(via) = req.header(HeaderName::Via) {
+        b = b.relay(via);
+    }
+    b = b.header("Max-Forwards", "70");
+    if let Some(from) = req.header(HeaderName::From) {
+        b = b.relay(from);
+    }
+    b = b.header_bytes(b"To", response_to);
+    if let Some(id) = req.header(HeaderName::CallId) {
+        b = b.relay(id);
+    }
+    let seq = req.cseq().map_or(1, |c| c.seq);
+    b.header("CSeq", &format!("{seq} ACK")).finish();
+    buf.freeze()
+}
+
+/// A response to `req`, optionally with tandem's To tag, Contact and a body.
+pub fn response(
+    req: &Message<'_>,
+    status: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+    contact: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> Bytes {
+    let mut buf = BytesMut::with_capacity(512 + body.map_or(0, |b| b.1.len()));
+    let mut b = response_to(&mut buf, req, status, reason, to_tag);
+    if let Some(c) = contact {
+        b = b.header("Contact", c);
+    }
+    if status == 503 {
+        b = b.header("Retry-After", "30");
+    }
+    match body {
+        Some((ctype, body)) if !body.is_empty() => b.header("Content-Type", ctype).body(body),
+        _ => b.finish(),
+    }
+    buf.freeze()
+}
+
+/// The Content-Type and body of a message, when it has a body.
+pub fn body_of<'m>(msg: &Message<'m>) -> Option<(&'m str, &'m [u8])> {
+    let body = msg.body();
+    if body.is_empty() {
+        return None;
+    }
+    let ctype = msg.header(HeaderName::ContentType).and_then(|h| h.value_str().ok()).unwrap_or("application/sdp");
+    Some((ctype, body))
+}
+
+/// The standard reason phrase tandem writes for a status code.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        416 => "Unsupported URI Scheme",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        _ => "Unknown",
+    }
+}

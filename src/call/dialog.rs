@@ -1,0 +1,340 @@
+//! Inside a call: ACK, CANCEL, BYE, requests relayed between the legs, the
+//! responses to them, timers and shutdown.
+
+use super::build::{self, Request, body_of};
+use super::invite::{release_attempt, send_cancel};
+use super::state::{Call, Phase, Relay, Side};
+use super::{Core, Now};
+use crate::cdr::HangUp;
+use crate::sip::{self, HeaderName, Message, Method};
+use crate::txn::{ClientEvent, ClientTxn, Kind, ServerEvent, ServerTxn};
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+/// The fields of an in-dialog request towards one leg.
+struct Route {
+    uri: String,
+    from: String,
+    to: String,
+    call_id: String,
+    cseq: u32,
+}
+
+impl Core {
+    pub(super) fn in_dialog(
+        &mut self,
+        call: &mut Call,
+        side: Side,
+        msg: &Message<'_>,
+        data: &Bytes,
+        peer: SocketAddr,
+        now: Now,
+    ) {
+        let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
+        match (side, msg.method()) {
+            (Side::A, Some(Method::Invite)) if !has_to_tag => {
+                call.a.txn.handle_retransmission();
+                self.stats.retransmissions += 1;
+            }
+            (_, Some(Method::Ack)) => self.on_ack(call, side, msg, now),
+            (Side::A, Some(Method::Cancel)) => self.on_cancel(call, msg, peer, now),
+            (_, Some(Method::Bye)) => self.on_bye(call, side, msg, peer, now),
+            _ => self.relay_request(call, side, msg, data, peer, now),
+        }
+    }
+
+    fn on_ack(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, now: Now) {
+        let seq = msg.cseq().map_or(0, |c| c.seq);
+        if let Some(r) = call.relays.iter_mut().find(|r| r.from == side && r.awaiting_ack && r.in_cseq == seq) {
+            r.awaiting_ack = false;
+            let (to, out_cseq) = (r.to, r.out_cseq);
+            let ack = self.request_to(call, to, "ACK", Some(out_cseq), body_of(msg));
+            self.outbox.push((ack, call.peer(to)));
+            return;
+        }
+        if side != Side::A || !call.a.txn.handle_ack(now.ms) {
+            return; // ACK for a non-2xx, absorbed by the transaction
+        }
+        let Some(i) = call.answered else { return };
+        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), body_of(msg));
+        let att = &mut call.attempts[i];
+        self.outbox.push((ack.clone(), att.peer));
+        att.ack = Some(ack);
+    }
+
+    fn on_cancel(&mut self, call: &mut Call, msg: &Message<'_>, peer: SocketAddr, now: Now) {
+        let branch = msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default();
+        if branch != call.a.branch {
+            return self.reply(msg, peer, 481);
+        }
+        self.reply(msg, peer, 200);
+        if call.phase == Phase::Hunting {
+            self.cancel_hunt(call, now);
+            self.fail(call, 487, HangUp::Caller, now);
+        }
+    }
+
+    /// Stops the current attempt: CANCEL once it has rung, else stop
+    /// retransmitting and CANCEL if it rings later.
+    fn cancel_hunt(&mut self, call: &mut Call, now: Now) {
+        let Some(i) = call.current() else { return };
+        let att = &mut call.attempts[i];
+        att.cancel_wanted = true;
+        if att.provisional && att.cancel.is_none() {
+            send_cancel(att, &self.local, now);
+        } else if !att.provisional {
+            att.txn.abandon();
+        }
+        release_attempt(&call.snap, att);
+    }
+
+    fn on_bye(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr, now: Now) {
+        self.reply(msg, peer, 200);
+        match call.phase {
+            Phase::Answered if side == Side::A => {
+                let b = Side::B(call.answered.unwrap_or(0) as u16);
+                self.send_bye(call, b, now);
+                self.end_call(call, 200, HangUp::Caller, now);
+            }
+            Phase::Answered if call.answered.map(|i| Side::B(i as u16)) == Some(side) => {
+                self.send_bye(call, Side::A, now);
+                self.end_call(call, 200, HangUp::Callee, now);
+            }
+            Phase::Hunting if side == Side::A => {
+                self.cancel_hunt(call, now);
+                self.fail(call, 487, HangUp::Caller, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Our own BYE to one leg.
+    pub(super) fn send_bye(&mut self, call: &mut Call, side: Side, now: Now) {
+        let bye = self.request_to(call, side, "BYE", None, None);
+        call.byes.push((side, ClientTxn::new(Kind::NonInvite, bye, now.ms)));
+    }
+
+    /// Builds an in-dialog request towards `side` (`cseq` None: the next one).
+    fn request_to(&mut self, call: &mut Call, side: Side, method: &str, cseq: Option<u32>, body: Option<(&str, &[u8])>) -> Bytes {
+        let r = route_to(call, side, cseq);
+        let branch = self.ids.branch();
+        Request {
+            method,
+            uri: &r.uri,
+            branch: &branch,
+            from: &r.from,
+            to: &r.to,
+            call_id: &r.call_id,
+            cseq: r.cseq,
+            max_forwards: 70,
+            body,
+        }
+        .build(&self.local)
+    }
+
+    fn relay_request(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, data: &Bytes, peer: SocketAddr, now: Now) {
+        let branch = msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default();
+        if let Some(r) = call.relays.iter_mut().find(|r| r.from == side && in_branch(&r.request, branch)) {
+            r.server.handle_retransmission();
+            self.stats.retransmissions += 1;
+            return;
+        }
+        let Some(answered) = call.answered.filter(|_| call.phase == Phase::Answered) else {
+            return self.reply(msg, peer, 481);
+        };
+        let to = if side == Side::A { Side::B(answered as u16) } else { Side::A };
+        if side != Side::A && side != to.other(answered) {
+            return self.reply(msg, peer, 481);
+        }
+        let method = msg.method().map_or("", |m| m.as_str()).to_owned();
+        let kind = if method == "INVITE" { Kind::Invite } else { Kind::NonInvite };
+        let r = route_to(call, to, None);
+        let out_branch = self.ids.branch();
+        let out = Request {
+            method: &method,
+            uri: &r.uri,
+            branch: &out_branch,
+            from: &r.from,
+            to: &r.to,
+            call_id: &r.call_id,
+            cseq: r.cseq,
+            max_forwards: 70,
+            body: body_of(msg),
+        }
+        .build(&self.local);
+        call.relays.push(Relay {
+            from: side,
+            to,
+            method,
+            request: data.clone(),
+            in_cseq: msg.cseq().map_or(0, |c| c.seq),
+            server: ServerTxn::new(kind),
+            branch: out_branch,
+            out_cseq: r.cseq,
+            client: ClientTxn::new(kind, out, now.ms),
+            awaiting_ack: false,
+        });
+    }
+
+    /// A response from the A side (to our BYE or a relayed request).
+    pub(super) fn a_response(&mut self, call: &mut Call, msg: &Message<'_>, now: Now) {
+        self.leg_response(call, Side::A, msg, now);
+    }
+
+    /// A response from a vendor attempt.
+    pub(super) fn b_response(&mut self, call: &mut Call, i: usize, msg: &Message<'_>, now: Now) {
+        let method = msg.cseq().map(|c| c.method);
+        match method {
+            Ok(Method::Invite) if call.attempts.get(i).is_some_and(|a| in_branch(a.txn.request(), top_branch(msg))) => {
+                self.b_invite_response(call, i, msg, now)
+            }
+            Ok(Method::Cancel) => {
+                let status = msg.status().unwrap_or(0);
+                if let Some(c) = call.attempts.get_mut(i).and_then(|a| a.cancel.as_mut()) {
+                    c.handle_response(status, now.ms, Bytes::new);
+                }
+            }
+            _ => self.leg_response(call, Side::B(i as u16), msg, now),
+        }
+    }
+
+    fn leg_response(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, now: Now) {
+        let status = msg.status().unwrap_or(0);
+        let branch = top_branch(msg);
+        if let Some((_, bye)) = call.byes.iter_mut().find(|(s, b)| *s == side && in_branch(b.request(), branch)) {
+            bye.handle_response(status, now.ms, Bytes::new);
+            return;
+        }
+        let Some(r) = call.relays.iter_mut().find(|r| r.to == side && r.branch == branch) else {
+            self.stats.stray_responses += 1;
+            return;
+        };
+        let to_value = msg.header(HeaderName::To).map_or(&b""[..], |h| h.value);
+        let request = r.client.request().clone();
+        let event = r.client.handle_response(status, now.ms, || build::ack_for(&request, to_value));
+        if !matches!(event, ClientEvent::Provisional(_) | ClientEvent::Final(_)) || status == 100 {
+            return;
+        }
+        let Ok(req) = sip::parse(&r.request) else { return };
+        let contact = (r.method == "INVITE").then(|| self.local.contact());
+        let reason = String::from_utf8_lossy(match msg.start() {
+            sip::StartLine::Response { reason, .. } => reason,
+            sip::StartLine::Request { .. } => b"",
+        })
+        .into_owned();
+        let rsp = build::response(&req, status, &reason, None, contact.as_deref(), body_of(msg));
+        r.server.respond(status, rsp, now.ms);
+        r.awaiting_ack = r.method == "INVITE" && (200..300).contains(&status);
+    }
+
+    pub(super) fn on_timer(&mut self, call: &mut Call, now: Now) {
+        call.scheduled = None;
+        if call.a.txn.handle_timeout(now.ms) == ServerEvent::NoAck && call.phase == Phase::Answered {
+            // The caller never ACKed our 2xx (RFC 3261 §13.3.1.4): end both legs.
+            self.hangup(call, now);
+        }
+        let current = call.current();
+        let mut timed_out = false;
+        for (i, att) in call.attempts.iter_mut().enumerate() {
+            let ev = att.txn.handle_timeout(now.ms);
+            timed_out |= ev == ClientEvent::Timeout && Some(i) == current;
+            if let Some(c) = att.cancel.as_mut() {
+                c.handle_timeout(now.ms);
+            }
+        }
+        let invite_due = call.invite_deadline.is_some_and(|d| now.ms >= d);
+        if call.phase == Phase::Hunting && (timed_out || invite_due) {
+            self.attempt_timed_out(call, now);
+        }
+        if call.phase == Phase::Hunting && call.ring_deadline.is_some_and(|d| now.ms >= d) {
+            self.cancel_hunt(call, now);
+            call.note_failure(408);
+            self.fail(call, 408, HangUp::System, now);
+        }
+        for (_, bye) in &mut call.byes {
+            bye.handle_timeout(now.ms);
+        }
+        self.relay_timers(call, now);
+    }
+
+    fn relay_timers(&mut self, call: &mut Call, now: Now) {
+        for r in &mut call.relays {
+            r.server.handle_timeout(now.ms);
+            if r.client.handle_timeout(now.ms) == ClientEvent::Timeout {
+                if let Ok(req) = sip::parse(&r.request) {
+                    r.server.respond(408, build::response(&req, 408, "Request Timeout", None, None, None), now.ms);
+                }
+            }
+        }
+    }
+
+    /// Ends a call for shutdown: BYE both legs when answered, 503 otherwise.
+    pub(super) fn hangup(&mut self, call: &mut Call, now: Now) {
+        match call.phase {
+            Phase::Answered => {
+                let b = Side::B(call.answered.unwrap_or(0) as u16);
+                self.send_bye(call, b, now);
+                self.send_bye(call, Side::A, now);
+                self.end_call(call, 200, HangUp::System, now);
+            }
+            Phase::Hunting => {
+                self.cancel_hunt(call, now);
+                self.fail(call, 503, HangUp::System, now);
+            }
+            Phase::Ended => {}
+        }
+    }
+}
+
+impl Side {
+    /// The leg opposite this one in an answered call.
+    fn other(self, answered: usize) -> Side {
+        match self {
+            Side::A => Side::B(answered as u16),
+            Side::B(_) => Side::A,
+        }
+    }
+}
+
+fn top_branch<'m>(msg: &Message<'m>) -> &'m str {
+    msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default()
+}
+
+/// Whether `request`'s top Via carries `branch`.
+fn in_branch(request: &[u8], branch: &str) -> bool {
+    sip::parse(request).ok().and_then(|m| m.top_via().ok().and_then(|v| v.branch).map(|b| b == branch)).unwrap_or(false)
+}
+
+/// Request-URI, From, To, Call-ID and CSeq for a request towards `side`.
+fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route {
+    match side {
+        Side::A => {
+            let a = &mut call.a;
+            let seq = cseq.unwrap_or_else(|| {
+                a.next_cseq += 1;
+                a.next_cseq - 1
+            });
+            Route {
+                uri: a.target.clone(),
+                from: format!("{};tag={}", a.to, a.our_tag),
+                to: a.from.clone(),
+                call_id: a.call_id.clone(),
+                cseq: seq,
+            }
+        }
+        Side::B(i) => {
+            let att = &mut call.attempts[i as usize];
+            let seq = cseq.unwrap_or_else(|| {
+                att.next_cseq += 1;
+                att.next_cseq - 1
+            });
+            Route {
+                uri: att.target.clone(),
+                from: att.from.clone(),
+                to: att.to.clone(),
+                call_id: att.call_id.clone(),
+                cseq: seq,
+            }
+        }
+    }
+}

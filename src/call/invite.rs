@@ -1,0 +1,416 @@
+//! New calls and the vendor hunt: routing, B-leg attempts, failover, and
+//! the INVITE responses that drive them.
+
+use super::build::{self, Request, body_of};
+use super::state::{ALeg, Attempt, Call, Phase, Side};
+use super::{Core, Now};
+use crate::cdr::{Cdr, HangUp};
+use crate::routing::decide::{Decision, Live, Outcome, decide};
+use crate::routing::snapshot::{Occupancy, RoutingSnapshot, occupy, release};
+use crate::sip::{self, HeaderName, Message, Scheme};
+use crate::txn::{ClientEvent, ClientTxn, Kind, ServerTxn, TIMEOUT_64T1, T4};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Timer C (RFC 3261 §16.6): longest ring after a provisional, ms.
+pub const RING_TIMEOUT_MS: u64 = 180_000;
+/// How long an ended call lingers at most to finish its transactions.
+pub const LINGER_MS: u64 = TIMEOUT_64T1 + T4;
+
+impl Core {
+    pub(super) fn new_call(&mut self, msg: &Message<'_>, data: &Bytes, peer: SocketAddr, now: Now) {
+        self.stats.calls_offered += 1;
+        if self.draining {
+            return self.reply(msg, peer, 503);
+        }
+        if msg.max_forwards().ok().flatten() == Some(0) {
+            return self.reply(msg, peer, 483);
+        }
+        let Some(uri) = msg.request_uri() else { return };
+        if !matches!(uri.scheme, Scheme::Sip | Scheme::Sips | Scheme::Tel) {
+            return self.reply(msg, peer, 416);
+        }
+        let dialed = uri.user_decoded().map(|u| String::from_utf8_lossy(&u).into_owned()).unwrap_or_default();
+        if dialed.is_empty() {
+            return self.reply(msg, peer, 484);
+        }
+        let snap = self.router.snapshot();
+        let outcome = {
+            let gateway_calls = Occupancy::snapshot(&snap.occupancy.gateways);
+            let customer_calls = Occupancy::snapshot(&snap.occupancy.customers);
+            let live = Live { gateway_calls: &gateway_calls, gateway_online: &[], customer_calls: &customer_calls };
+            let req = crate::routing::decide::Request { source: peer, number: &dialed, lrn: None, now: now.unix_ms / 1000 };
+            decide(&snap, &req, &live)
+        };
+        let refused = |customer: usize, status: u16| (customer, status);
+        let (customer, status) = match outcome {
+            Outcome::Route(d) => return self.start_call(msg, data, peer, now, snap, d, dialed),
+            Outcome::Forbidden => {
+                self.stats.forbidden += 1;
+                return self.reply(msg, peer, 403);
+            }
+            Outcome::CustomerLimit { customer } => refused(customer, 503),
+            Outcome::BadNumber { customer } => refused(customer, 484),
+            Outcome::NoCustomerRate(d) | Outcome::NoRoute(d) => refused(d.customer, 404),
+        };
+        self.reply(msg, peer, status);
+        self.stats.calls_failed += 1;
+        let mut cdr = a_cdr(msg, peer, &snap, customer, &dialed, now);
+        (cdr.end_ms, cdr.final_code, cdr.hangup) = (now.unix_ms, status, Some(HangUp::System));
+        self.cdrs.push(cdr);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_call(
+        &mut self,
+        msg: &Message<'_>,
+        data: &Bytes,
+        peer: SocketAddr,
+        now: Now,
+        snap: Arc<RoutingSnapshot>,
+        d: Decision,
+        dialed: String,
+    ) {
+        let mut a = a_leg(msg, data, peer, self.ids.tag());
+        a.txn.respond(100, build::response(msg, 100, "Trying", None, None, None), now.ms);
+        let mut cdr = a_cdr(msg, peer, &snap, d.customer, &dialed, now);
+        cdr.routed.clone_from(&d.number);
+        cdr.customer_rate = d.customer_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
+        occupy(&snap.occupancy.customers[d.customer]);
+        let max_forwards = msg.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
+        let call = Call {
+            generation: 0,
+            slot: 0,
+            customer: d.customer,
+            snap,
+            phase: Phase::Hunting,
+            a,
+            attempts: Vec::new(),
+            candidates: d.candidates,
+            next_candidate: 0,
+            answered: None,
+            best: None,
+            max_forwards,
+            invite_deadline: None,
+            ring_deadline: None,
+            linger_until: None,
+            byes: Vec::new(),
+            relays: Vec::new(),
+            cdr,
+            scheduled: None,
+        };
+        let slot = self.insert(call);
+        self.with_call(slot, now, |core, call| {
+            if !core.start_attempt(call, now) {
+                let code = call.best.unwrap_or(503);
+                core.fail(call, code, HangUp::System, now);
+            }
+        });
+    }
+
+    /// Sends the INVITE to the next candidate with room; `false` when none is left.
+    pub(super) fn start_attempt(&mut self, call: &mut Call, now: Now) -> bool {
+        while let Some(cand) = call.candidates.get(call.next_candidate).cloned() {
+            call.next_candidate += 1;
+            let gw = &call.snap.config.routing_gateways[cand.gateway];
+            let counter = &call.snap.occupancy.gateways[cand.gateway];
+            if gw.max_calls > 0 && counter.load(std::sync::atomic::Ordering::Relaxed) >= gw.max_calls {
+                call.note_failure(503);
+                continue;
+            }
+            occupy(counter);
+            let (peer, name) = (gw.address, gw.name.get_ref().clone());
+            let call_id = self.ids.call_id(&self.local.host);
+            let uri = format!("sip:{}@{peer}", cand.b_number);
+            let from = Call::b_from(&self.local, &call.a.caller, &self.ids.tag());
+            let to = format!("<{uri}>");
+            let branch = self.ids.branch();
+            let body = call.a.body.as_ref().map(|(t, b)| (t.as_str(), &b[..]));
+            let invite = Request {
+                method: "INVITE",
+                uri: &uri,
+                branch: &branch,
+                from: &from,
+                to: &to,
+                call_id: &call_id,
+                cseq: 1,
+                max_forwards: call.max_forwards,
+                body,
+            }
+            .build(&self.local);
+            let index = call.attempts.len() as u16;
+            self.by_id.insert(call_id.clone().into_boxed_str(), (call.slot, Side::B(index)));
+            call.attempts.push(Attempt {
+                call_id,
+                gateway: cand.gateway,
+                peer,
+                target: uri.clone(),
+                uri,
+                from,
+                to,
+                branch,
+                next_cseq: 2,
+                txn: ClientTxn::new(Kind::Invite, invite, now.ms),
+                cancel: None,
+                cancel_wanted: false,
+                provisional: false,
+                occupying: true,
+                ack: None,
+                killed: false,
+            });
+            call.invite_deadline = Some(now.ms + u64::from(call.snap.config.sip.invite_timeout) * 1000);
+            call.ring_deadline = None;
+            call.cdr.gateways_tried.push(name);
+            call.cdr.vendor_rate = cand.vendor_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
+            self.stats.attempts += 1;
+            if index > 0 {
+                self.stats.failovers += 1;
+            }
+            return true;
+        }
+        false
+    }
+
+    /// A response to one of our INVITEs.
+    pub(super) fn b_invite_response(&mut self, call: &mut Call, i: usize, msg: &Message<'_>, now: Now) {
+        let status = msg.status().unwrap_or(0);
+        let to_value = msg.header(HeaderName::To).map_or(&b""[..], |h| h.value);
+        let current = call.current() == Some(i) && call.phase == Phase::Hunting;
+        let att = &mut call.attempts[i];
+        let request = att.txn.request().clone();
+        let event = att.txn.handle_response(status, now.ms, || build::ack_for(&request, to_value));
+        if (200..300).contains(&status) {
+            return self.b_answer(call, i, msg, now);
+        }
+        match event {
+            ClientEvent::Provisional(s) => {
+                att.provisional = true;
+                if att.cancel_wanted && att.cancel.is_none() {
+                    send_cancel(att, &self.local, now);
+                }
+                if current && !att.cancel_wanted {
+                    call.invite_deadline = None;
+                    call.ring_deadline = Some(now.ms + RING_TIMEOUT_MS);
+                    if s != 100 {
+                        self.relay_to_a(call, msg, now);
+                    }
+                }
+            }
+            ClientEvent::Final(s) => {
+                release_attempt(&call.snap, att);
+                if current {
+                    (call.invite_deadline, call.ring_deadline) = (None, None);
+                    self.attempt_failed(call, s, now);
+                }
+            }
+            _ => self.stats.retransmissions += 1,
+        }
+    }
+
+    /// A 2xx from a vendor: the answer, a retransmission, or a late answer to hang up.
+    fn b_answer(&mut self, call: &mut Call, i: usize, msg: &Message<'_>, now: Now) {
+        let wanted = call.phase == Phase::Hunting && call.current() == Some(i);
+        let answered_here = call.answered == Some(i);
+        let att = &mut call.attempts[i];
+        if let Some(ack) = &att.ack {
+            self.outbox.push((ack.clone(), att.peer));
+            self.stats.retransmissions += 1;
+            return;
+        }
+        if answered_here {
+            return; // 2xx retransmitted before the caller's ACK: we are retransmitting to A.
+        }
+        let wanted = wanted && !att.cancel_wanted;
+        att.to = msg.header(HeaderName::To).and_then(|h| h.value_str().ok()).unwrap_or_default().to_owned();
+        if let Some(Ok(sip::Contact::Addr(c))) = msg.contacts().next() {
+            att.target = c.uri.raw.to_owned();
+        }
+        if !wanted {
+            return self.kill_attempt(call, i, now);
+        }
+        (call.phase, call.answered) = (Phase::Answered, Some(i));
+        (call.invite_deadline, call.ring_deadline) = (None, None);
+        self.relay_to_a(call, msg, now);
+        let gw = &call.snap.config.routing_gateways[att_gateway(call, i)];
+        call.cdr.gateway = gw.name.get_ref().clone();
+        call.cdr.b_call_id = call.attempts[i].call_id.clone();
+        call.cdr.answer_ms = Some(now.unix_ms);
+        self.stats.calls_answered += 1;
+    }
+
+    /// ACK and BYE an attempt whose 2xx nobody wants any more.
+    pub(super) fn kill_attempt(&mut self, call: &mut Call, i: usize, now: Now) {
+        let att = &mut call.attempts[i];
+        let branch = self.ids.branch();
+        let ack = Request {
+            method: "ACK",
+            uri: &att.target,
+            branch: &branch,
+            from: &att.from,
+            to: &att.to,
+            call_id: &att.call_id,
+            cseq: 1,
+            max_forwards: 70,
+            body: None,
+        }
+        .build(&self.local);
+        self.outbox.push((ack.clone(), att.peer));
+        att.ack = Some(ack);
+        att.killed = true;
+        release_attempt(&call.snap, att);
+        self.send_bye(call, Side::B(i as u16), now);
+    }
+
+    /// The current attempt failed with `status` (or 408 for a timeout): fail over or give up.
+    pub(super) fn attempt_failed(&mut self, call: &mut Call, status: u16, now: Now) {
+        call.note_failure(status);
+        let sip = &call.snap.config.sip;
+        let busy = matches!(status, 486 | 600);
+        let failover = matches!(status, 408 | 500..=599) || (busy && !sip.busy_stop_switch);
+        if failover && self.start_attempt(call, now) {
+            return;
+        }
+        let code = call.best.unwrap_or(status);
+        self.fail(call, code, HangUp::Callee, now);
+    }
+
+    /// No answer from the current attempt in time.
+    pub(super) fn attempt_timed_out(&mut self, call: &mut Call, now: Now) {
+        call.invite_deadline = None;
+        if let Some(i) = call.current() {
+            let att = &mut call.attempts[i];
+            att.txn.abandon();
+            att.cancel_wanted = true;
+            release_attempt(&call.snap, att);
+        }
+        if call.snap.config.sip.user_agent_stop_switch_after_invite_timeout {
+            call.note_failure(408);
+            let code = call.best.unwrap_or(408);
+            return self.fail(call, code, HangUp::System, now);
+        }
+        self.attempt_failed(call, 408, now);
+    }
+
+    /// Relays a vendor's 18x or 2xx to the caller.
+    fn relay_to_a(&mut self, call: &mut Call, msg: &Message<'_>, now: Now) {
+        let status = msg.status().unwrap_or(0);
+        let invite = call.a.invite.clone();
+        let Ok(req) = sip::parse(&invite) else { return };
+        let contact = self.local.contact();
+        let rsp = build::response(&req, status, &reason_of(msg), Some(&call.a.our_tag), Some(&contact), body_of(msg));
+        call.a.txn.respond(status, rsp, now.ms);
+    }
+
+    /// Ends an unanswered call with `code` to the caller.
+    pub(super) fn fail(&mut self, call: &mut Call, code: u16, hangup: HangUp, now: Now) {
+        let invite = call.a.invite.clone();
+        if let Ok(req) = sip::parse(&invite) {
+            let rsp = build::response(&req, code, build::reason(code), Some(&call.a.our_tag), None, None);
+            call.a.txn.respond(code, rsp, now.ms);
+        }
+        self.stats.calls_failed += 1;
+        self.end_call(call, code, hangup, now);
+    }
+
+    /// Writes the CDR and frees the call's capacity; the call lingers until its
+    /// transactions finish.
+    pub(super) fn end_call(&mut self, call: &mut Call, code: u16, hangup: HangUp, now: Now) {
+        if call.phase == Phase::Ended {
+            return;
+        }
+        call.phase = Phase::Ended;
+        (call.invite_deadline, call.ring_deadline) = (None, None);
+        call.linger_until = Some(now.ms + LINGER_MS);
+        for att in &mut call.attempts {
+            release_attempt(&call.snap, att);
+        }
+        release(&call.snap.occupancy.customers[call.customer]);
+        let mut cdr = std::mem::take(&mut call.cdr);
+        (cdr.end_ms, cdr.final_code, cdr.hangup) = (now.unix_ms, code, Some(hangup));
+        if cdr.b_call_id.is_empty() {
+            cdr.b_call_id = call.attempts.last().map(|a| a.call_id.clone()).unwrap_or_default();
+            cdr.gateway = cdr.gateways_tried.last().cloned().unwrap_or_default();
+        }
+        self.cdrs.push(cdr);
+    }
+}
+
+fn att_gateway(call: &Call, i: usize) -> usize {
+    call.attempts[i].gateway
+}
+
+/// Stops counting an attempt against its gateway's max_calls.
+pub(super) fn release_attempt(snap: &RoutingSnapshot, att: &mut Attempt) {
+    if att.occupying {
+        att.occupying = false;
+        release(&snap.occupancy.gateways[att.gateway]);
+    }
+}
+
+/// CANCEL for an attempt (RFC 3261 §9.1): same Request-URI, Call-ID, From,
+/// To, CSeq number and branch as the INVITE.
+pub(super) fn send_cancel(att: &mut Attempt, local: &build::Local, now: Now) {
+    let cancel = Request {
+        method: "CANCEL",
+        uri: &att.uri,
+        branch: &att.branch,
+        from: &att.from,
+        to: &att.to,
+        call_id: &att.call_id,
+        cseq: 1,
+        max_forwards: 70,
+        body: None,
+    }
+    .build(local);
+    att.cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));
+}
+
+fn reason_of(msg: &Message<'_>) -> String {
+    match msg.start() {
+        sip::StartLine::Response { reason, status } if !reason.is_empty() => {
+            let _ = status;
+            String::from_utf8_lossy(reason).into_owned()
+        }
+        _ => build::reason(msg.status().unwrap_or(0)).to_owned(),
+    }
+}
+
+fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: String) -> ALeg {
+    let text = |name| msg.header(name).and_then(|h| h.value_str().ok()).unwrap_or_default().to_owned();
+    let from = msg.from().ok();
+    let target = match msg.contacts().next() {
+        Some(Ok(sip::Contact::Addr(c))) => c.uri.raw.to_owned(),
+        _ => from.map(|f| f.uri.raw.to_owned()).unwrap_or_default(),
+    };
+    let caller = from.and_then(|f| f.uri.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+    let body = build::body_of(msg).map(|(t, b)| (t.to_owned(), data.slice_ref(b)));
+    ALeg {
+        call_id: msg.call_id().unwrap_or_default().to_owned(),
+        peer,
+        invite: data.clone(),
+        branch: msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default().to_owned(),
+        our_tag,
+        from: text(HeaderName::From),
+        to: text(HeaderName::To),
+        target,
+        txn: ServerTxn::new(Kind::Invite),
+        next_cseq: 1,
+        body,
+        caller: caller.unwrap_or_default(),
+    }
+}
+
+fn a_cdr(msg: &Message<'_>, peer: SocketAddr, snap: &RoutingSnapshot, customer: usize, dialed: &str, now: Now) -> Cdr {
+    let caller = msg.from().ok().and_then(|f| f.uri.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+    Cdr {
+        a_call_id: msg.call_id().unwrap_or_default().to_owned(),
+        customer: snap.config.mapping_gateways[customer].name.get_ref().clone(),
+        source: peer.to_string(),
+        caller: caller.unwrap_or_default(),
+        dialed: dialed.to_owned(),
+        lrn_source: "none".into(),
+        setup_ms: now.unix_ms,
+        ..Cdr::default()
+    }
+}

@@ -1,0 +1,302 @@
+//! The B2BUA core of one shard, sans-IO (DESIGN.md §2): datagrams and timer
+//! expiries in, datagrams, timer requests and CDRs out. The engine owns the
+//! sockets and the clock; this module owns the calls.
+//!
+//! A call is keyed by every Call-ID it uses: the customer's (A-leg) and one
+//! per vendor attempt (B-legs, minted by this shard so they come back here).
+
+pub mod build;
+mod dialog;
+pub mod ids;
+mod invite;
+mod state;
+
+use crate::cdr::Cdr;
+use crate::routing::snapshot::Router;
+use crate::sip::{self, Method};
+use crate::txn::wheel::Wheel;
+use build::Local;
+use bytes::Bytes;
+use ids::Ids;
+use state::{Call, Side};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use state::Phase;
+
+/// The time as the engine reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic milliseconds (timers).
+    pub ms: u64,
+    /// Wall-clock Unix milliseconds (CDRs, effective dates).
+    pub unix_ms: i64,
+}
+
+/// Counters of one shard, merged by the metrics endpoint at scrape time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handled.
+    pub datagrams: u64,
+    /// Datagrams that did not parse or validate.
+    pub parse_errors: u64,
+    /// Responses with no transaction (dropped).
+    pub stray_responses: u64,
+    /// Requests absorbed as retransmissions.
+    pub retransmissions: u64,
+    /// New INVITEs (calls offered).
+    pub calls_offered: u64,
+    /// Calls answered.
+    pub calls_answered: u64,
+    /// Calls that ended without an answer.
+    pub calls_failed: u64,
+    /// INVITEs refused with 403 (unknown source).
+    pub forbidden: u64,
+    /// B-leg attempts made.
+    pub attempts: u64,
+    /// Failovers to a further gateway.
+    pub failovers: u64,
+}
+
+/// One shard's calls.
+pub struct Core {
+    local: Local,
+    router: Arc<Router>,
+    ids: Ids,
+    calls: Vec<Option<Call>>,
+    generations: Vec<u32>,
+    free: Vec<u32>,
+    by_id: HashMap<Box<str>, (u32, Side)>,
+    wheel: Wheel<(u32, u32)>,
+    fired: Vec<(u32, u32)>,
+    outbox: Vec<(Bytes, SocketAddr)>,
+    cdrs: Vec<Cdr>,
+    stats: Stats,
+    draining: bool,
+}
+
+impl Core {
+    /// A core for `shard` (its Call-IDs carry the number).
+    pub fn new(shard: u16, local: Local, router: Arc<Router>, seed: u64, now: Now) -> Self {
+        Core {
+            local,
+            router,
+            ids: Ids::new(shard, seed),
+            calls: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            wheel: Wheel::new(now.ms),
+            fired: Vec::new(),
+            outbox: Vec::new(),
+            cdrs: Vec::new(),
+            stats: Stats::default(),
+            draining: false,
+        }
+    }
+
+    /// The shard that owns `datagram` (by its Call-ID), when it has one.
+    pub fn owner_of(datagram: &[u8], shards: u16) -> Option<u16> {
+        let msg = sip::parse(datagram).ok()?;
+        let id = msg.header(sip::HeaderName::CallId)?.value;
+        Some(ids::owner(id, shards))
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Calls not yet ended.
+    pub fn active_calls(&self) -> usize {
+        self.calls.iter().flatten().filter(|c| c.phase != Phase::Ended).count()
+    }
+
+    /// Calls held, including ended ones finishing their transactions.
+    pub fn held_calls(&self) -> usize {
+        self.calls.iter().flatten().count()
+    }
+
+    /// Datagrams to send, with destinations.
+    pub fn poll_transmit(&mut self) -> std::vec::Drain<'_, (Bytes, SocketAddr)> {
+        self.outbox.drain(..)
+    }
+
+    /// Finished calls' records.
+    pub fn poll_cdr(&mut self) -> std::vec::Drain<'_, Cdr> {
+        self.cdrs.drain(..)
+    }
+
+    /// When [`Core::handle_timeout`] next has work (ms).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.wheel.next_deadline()
+    }
+
+    /// Stop taking calls: new INVITEs get 503 (graceful shutdown).
+    pub fn set_draining(&mut self) {
+        self.draining = true;
+    }
+
+    /// One datagram from `peer`.
+    pub fn handle_datagram(&mut self, data: &Bytes, peer: SocketAddr, now: Now) {
+        self.stats.datagrams += 1;
+        let Ok(msg) = sip::parse(data) else {
+            self.stats.parse_errors += 1;
+            return;
+        };
+        if let Err(e) = msg.validate() {
+            self.stats.parse_errors += 1;
+            if msg.is_request() && msg.method() != Some(Method::Ack) {
+                let rsp = build::response(&msg, e.status(), e.reason(), None, None, None);
+                self.outbox.push((rsp, peer));
+            }
+            return;
+        }
+        if msg.is_request() {
+            self.on_request(&msg, data, peer, now);
+        } else {
+            self.on_response(&msg, peer, now);
+        }
+    }
+
+    /// Timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Now) {
+        let mut fired = std::mem::take(&mut self.fired);
+        self.wheel.expire(now.ms, &mut fired);
+        for (slot, generation) in fired.drain(..) {
+            if self.generations.get(slot as usize) == Some(&generation) {
+                self.with_call(slot, now, |core, call| core.on_timer(call, now));
+            }
+        }
+        self.fired = fired;
+    }
+
+    /// Shutdown deadline: BYE both legs of every answered call, end every
+    /// other call with 503, and write every CDR.
+    pub fn hangup_all(&mut self, now: Now) {
+        for slot in 0..self.calls.len() as u32 {
+            self.with_call(slot, now, |core, call| core.hangup(call, now));
+        }
+    }
+
+    fn on_request(&mut self, msg: &sip::Message<'_>, data: &Bytes, peer: SocketAddr, now: Now) {
+        let call_id = msg.call_id().unwrap_or_default();
+        if let Some(&(slot, side)) = self.by_id.get(call_id) {
+            self.with_call(slot, now, |core, call| core.in_dialog(call, side, msg, data, peer, now));
+            return;
+        }
+        let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
+        match msg.method() {
+            Some(Method::Invite) if !has_to_tag => self.new_call(msg, data, peer, now),
+            Some(Method::Ack) => {}
+            Some(Method::Options) if !has_to_tag => self.reply(msg, peer, 200),
+            Some(Method::Register) => self.reply(msg, peer, 501),
+            Some(Method::Invite | Method::Bye | Method::Cancel) => self.reply(msg, peer, 481),
+            _ if has_to_tag => self.reply(msg, peer, 481),
+            _ => self.reply(msg, peer, 405),
+        }
+    }
+
+    fn on_response(&mut self, msg: &sip::Message<'_>, peer: SocketAddr, now: Now) {
+        let call_id = msg.call_id().unwrap_or_default();
+        match self.by_id.get(call_id) {
+            Some(&(slot, Side::B(i))) => {
+                self.with_call(slot, now, |core, call| core.b_response(call, i as usize, msg, now));
+            }
+            Some(&(slot, Side::A)) => {
+                self.with_call(slot, now, |core, call| core.a_response(call, msg, now));
+            }
+            None => self.stray_response(msg, peer),
+        }
+    }
+
+    /// A response for no call. A 2xx to one of our INVITEs whose call is gone
+    /// is ACKed and BYEd statelessly, so a vendor never keeps a call up
+    /// that nobody pays for.
+    fn stray_response(&mut self, msg: &sip::Message<'_>, peer: SocketAddr) {
+        self.stats.stray_responses += 1;
+        let ours = msg.call_id().is_ok_and(|id| id.starts_with("tdm"));
+        let is_invite_2xx = msg.cseq().is_ok_and(|c| c.method == Method::Invite)
+            && msg.status().is_some_and(|s| (200..300).contains(&s));
+        if !(ours && is_invite_2xx) {
+            return;
+        }
+        let text = |name| msg.header(name).and_then(|h| h.value_str().ok()).unwrap_or_default();
+        let target = match msg.contacts().next() {
+            Some(Ok(sip::Contact::Addr(c))) => c.uri.raw.to_owned(),
+            _ => format!("sip:{peer}"),
+        };
+        let seq = msg.cseq().map_or(1, |c| c.seq);
+        for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
+            let branch = self.ids.branch();
+            let req = build::Request {
+                method,
+                uri: &target,
+                branch: &branch,
+                from: text(sip::HeaderName::From),
+                to: text(sip::HeaderName::To),
+                call_id: text(sip::HeaderName::CallId),
+                cseq,
+                max_forwards: 70,
+                body: None,
+            };
+            self.outbox.push((req.build(&self.local), peer));
+        }
+    }
+
+    /// A stateless answer to a request.
+    fn reply(&mut self, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
+        let rsp = build::response(msg, status, build::reason(status), None, None, None);
+        self.outbox.push((rsp, peer));
+    }
+
+    /// Runs `f` on a call taken out of its slot, then schedules it or removes it.
+    fn with_call(&mut self, slot: u32, now: Now, f: impl FnOnce(&mut Self, &mut Call)) {
+        let Some(mut call) = self.calls.get_mut(slot as usize).and_then(Option::take) else { return };
+        f(self, &mut call);
+        call.flush(&mut self.outbox);
+        call.prune();
+        if call.removable(now.ms) {
+            self.remove(slot, call);
+            return;
+        }
+        if let Some(t) = call.next_deadline() {
+            if call.scheduled.is_none_or(|s| t < s || s <= now.ms) {
+                self.wheel.insert(t, (slot, call.generation));
+                call.scheduled = Some(t);
+            }
+        }
+        self.calls[slot as usize] = Some(call);
+    }
+
+    fn insert(&mut self, mut call: Call) -> u32 {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.calls.push(None);
+                self.generations.push(0);
+                (self.calls.len() - 1) as u32
+            }
+        };
+        let generation = self.generations[slot as usize].wrapping_add(1);
+        self.generations[slot as usize] = generation;
+        call.generation = generation;
+        call.slot = slot;
+        self.by_id.insert(call.a.call_id.clone().into_boxed_str(), (slot, Side::A));
+        self.calls[slot as usize] = Some(call);
+        slot
+    }
+
+    fn remove(&mut self, slot: u32, call: Call) {
+        self.by_id.remove(call.a.call_id.as_str());
+        for at in &call.attempts {
+            self.by_id.remove(at.call_id.as_str());
+        }
+        self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
+        self.free.push(slot);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! The state of one B2BUA call: the A-leg (customer), its B-leg attempts
+//! (vendors), our own BYEs and in-dialog relays.
+
+use super::build::Local;
+use crate::cdr::Cdr;
+use crate::routing::decide::Candidate;
+use crate::routing::snapshot::RoutingSnapshot;
+use crate::txn::{ClientState, ClientTxn, ServerState, ServerTxn, earliest};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Which leg a message belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The customer leg.
+    A,
+    /// A vendor attempt, by index.
+    B(u16),
+}
+
+/// Where the call is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Trying vendors.
+    Hunting,
+    /// A vendor answered.
+    Answered,
+    /// Over; lingering only to finish transactions.
+    Ended,
+}
+
+/// The customer leg.
+#[derive(Debug)]
+pub struct ALeg {
+    pub call_id: String,
+    pub peer: SocketAddr,
+    /// The INVITE as received (responses are built from it).
+    pub invite: Bytes,
+    pub branch: String,
+    pub our_tag: String,
+    /// From value as received (their tag inside).
+    pub from: String,
+    /// To value as received (no tag).
+    pub to: String,
+    /// Where in-dialog requests to A go (its Contact URI).
+    pub target: String,
+    pub txn: ServerTxn,
+    /// CSeq of the next request tandem sends to A.
+    pub next_cseq: u32,
+    /// Content-Type and body of the INVITE (the offer relayed to vendors).
+    pub body: Option<(String, Bytes)>,
+    /// The caller's user part (A-leg From), used as the B-leg From user.
+    pub caller: String,
+}
+
+/// One vendor attempt.
+#[derive(Debug)]
+pub struct Attempt {
+    pub call_id: String,
+    pub gateway: usize,
+    pub peer: SocketAddr,
+    pub uri: String,
+    pub from: String,
+    /// To as sent; after the answer, as received (with their tag).
+    pub to: String,
+    pub target: String,
+    pub branch: String,
+    pub next_cseq: u32,
+    pub txn: ClientTxn,
+    pub cancel: Option<ClientTxn>,
+    /// CANCEL as soon as a provisional shows the INVITE arrived.
+    pub cancel_wanted: bool,
+    pub provisional: bool,
+    /// Still counted against the gateway's max_calls.
+    pub occupying: bool,
+    /// Our ACK for its 2xx, re-sent when the 2xx is retransmitted.
+    pub ack: Option<Bytes>,
+    /// A late 2xx was ACKed and BYEd already.
+    pub killed: bool,
+}
+
+/// A request relayed from one leg to the other within the dialog.
+#[derive(Debug)]
+pub struct Relay {
+    pub from: Side,
+    pub to: Side,
+    pub method: String,
+    /// The request as received (its response is built from it).
+    pub request: Bytes,
+    pub in_cseq: u32,
+    pub server: ServerTxn,
+    pub branch: String,
+    pub out_cseq: u32,
+    pub client: ClientTxn,
+    /// A 2xx to a relayed re-INVITE waits for the requester's ACK.
+    pub awaiting_ack: bool,
+}
+
+/// One call.
+#[derive(Debug)]
+pub struct Call {
+    pub generation: u32,
+    pub slot: u32,
+    pub snap: Arc<RoutingSnapshot>,
+    pub customer: usize,
+    pub phase: Phase,
+    pub a: ALeg,
+    pub attempts: Vec<Attempt>,
+    pub candidates: Vec<Candidate>,
+    pub next_candidate: usize,
+    pub answered: Option<usize>,
+    /// Most telling failure so far.
+    pub best: Option<u16>,
+    pub max_forwards: u8,
+    pub invite_deadline: Option<u64>,
+    pub ring_deadline: Option<u64>,
+    pub linger_until: Option<u64>,
+    pub byes: Vec<(Side, ClientTxn)>,
+    pub relays: Vec<Relay>,
+    pub cdr: Cdr,
+    pub scheduled: Option<u64>,
+}
+
+/// How telling a failure is, for the answer to the A-leg when every vendor
+/// failed: busy beats a specific refusal beats a server error beats a timeout.
+pub fn telling(code: u16) -> u8 {
+    match code {
+        486 | 600 | 603 => 6,
+        404 | 484 | 485 | 604 => 5,
+        408 => 2,
+        400..=499 | 606..=699 => 4,
+        500..=599 => 3,
+        _ => 1,
+    }
+}
+
+impl Call {
+    /// The current attempt.
+    pub fn current(&self) -> Option<usize> {
+        self.attempts.len().checked_sub(1)
+    }
+
+    /// Remembers a failure if it is the most telling so far.
+    pub fn note_failure(&mut self, code: u16) {
+        if self.best.is_none_or(|b| telling(code) > telling(b)) {
+            self.best = Some(code);
+        }
+    }
+
+    /// The peer address of a side.
+    pub fn peer(&self, side: Side) -> SocketAddr {
+        match side {
+            Side::A => self.a.peer,
+            Side::B(i) => self.attempts.get(i as usize).map_or(self.a.peer, |t| t.peer),
+        }
+    }
+
+    /// The earliest time anything in the call needs attention.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let mut t = earliest(self.a.txn.poll_timeout(), self.invite_deadline);
+        t = earliest(t, self.ring_deadline);
+        t = earliest(t, self.linger_until);
+        for at in &self.attempts {
+            t = earliest(t, at.txn.poll_timeout());
+            t = earliest(t, at.cancel.as_ref().and_then(ClientTxn::poll_timeout));
+        }
+        for (_, b) in &self.byes {
+            t = earliest(t, b.poll_timeout());
+        }
+        for r in &self.relays {
+            t = earliest(earliest(t, r.server.poll_timeout()), r.client.poll_timeout());
+        }
+        t
+    }
+
+    /// Every datagram the call's transactions want sent, with its destination.
+    pub fn flush(&mut self, out: &mut Vec<(Bytes, SocketAddr)>) {
+        while let Some(d) = self.a.txn.poll_transmit() {
+            out.push((d, self.a.peer));
+        }
+        for at in &mut self.attempts {
+            while let Some(d) = at.txn.poll_transmit() {
+                out.push((d, at.peer));
+            }
+            if let Some(c) = at.cancel.as_mut() {
+                while let Some(d) = c.poll_transmit() {
+                    out.push((d, at.peer));
+                }
+            }
+        }
+        let peers: Vec<SocketAddr> = self.byes.iter().map(|(s, _)| self.peer(*s)).collect();
+        for ((_, b), peer) in self.byes.iter_mut().zip(peers) {
+            while let Some(d) = b.poll_transmit() {
+                out.push((d, peer));
+            }
+        }
+        let peers: Vec<(SocketAddr, SocketAddr)> =
+            self.relays.iter().map(|r| (self.peer(r.from), self.peer(r.to))).collect();
+        for (r, (back, forth)) in self.relays.iter_mut().zip(peers) {
+            while let Some(d) = r.server.poll_transmit() {
+                out.push((d, back));
+            }
+            while let Some(d) = r.client.poll_transmit() {
+                out.push((d, forth));
+            }
+        }
+    }
+
+    /// Drops finished BYEs and relays.
+    pub fn prune(&mut self) {
+        self.byes.retain(|(_, b)| b.state() != ClientState::Terminated);
+        self.relays.retain(|r| {
+            r.awaiting_ack || r.server.state() != ServerState::Terminated || r.client.state() != ClientState::Terminated
+        });
+    }
+
+    /// Over, and every transaction finished (or the linger time is up).
+    pub fn removable(&self, now: u64) -> bool {
+        if self.phase != Phase::Ended {
+            return false;
+        }
+        if self.linger_until.is_some_and(|t| now >= t) {
+            return true;
+        }
+        let a_done = matches!(self.a.txn.state(), ServerState::Terminated);
+        let b_done = self.attempts.iter().all(|t| {
+            t.txn.state() == ClientState::Terminated && t.cancel.as_ref().is_none_or(|c| c.state() == ClientState::Terminated)
+        });
+        a_done && b_done && self.byes.is_empty() && self.relays.is_empty()
+    }
+
+    /// The B-leg's From as tandem writes it: the caller's user at tandem's host.
+    pub fn b_from(local: &Local, caller: &str, tag: &str) -> String {
+        if caller.is_empty() {
+            format!("<sip:anonymous@{}>;tag={tag}", local.host)
+        } else {
+            format!("<sip:{caller}@{}>;tag={tag}", local.host)
+        }
+    }
+}
