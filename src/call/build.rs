@@ -60,7 +60,11 @@ impl Request<'_> {
             .header("To", self.to)
             .header("Call-ID", self.call_id)
             .header("CSeq", &format!("{} {}", cseq.format(self.cseq), self.method));
-        let b = if matches!(self.method, "ACK" | "CANCEL" | "BYE") { b } else { b.header("Contact", &local.contact()) };
+        let b = if matches!(self.method, "ACK" | "CANCEL" | "BYE") {
+            b
+        } else {
+            b.header("Contact", &local.contact())
+        };
         match self.body {
             Some((ctype, body)) if !body.is_empty() => b.header("Content-Type", ctype).body(body),
             _ => b.finish(),
@@ -123,7 +127,8 @@ pub fn body_of<'m>(msg: &Message<'m>) -> Option<(&'m str, &'m [u8])> {
     if body.is_empty() {
         return None;
     }
-    let ctype = msg.header(HeaderName::ContentType).and_then(|h| h.value_str().ok()).unwrap_or("application/sdp");
+    let ctype =
+        msg.header(HeaderName::ContentType).and_then(|h| h.value_str().ok()).unwrap_or("application/sdp");
     Some((ctype, body))
 }
 

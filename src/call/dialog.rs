@@ -45,7 +45,8 @@ impl Core {
 
     fn on_ack(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, now: Now) {
         let seq = msg.cseq().map_or(0, |c| c.seq);
-        if let Some(r) = call.relays.iter_mut().find(|r| r.from == side && r.awaiting_ack && r.in_cseq == seq) {
+        if let Some(r) = call.relays.iter_mut().find(|r| r.from == side && r.awaiting_ack && r.in_cseq == seq)
+        {
             r.awaiting_ack = false;
             let (to, out_cseq) = (r.to, r.out_cseq);
             let ack = self.request_to(call, to, "ACK", Some(out_cseq), body_of(msg));
@@ -115,7 +116,14 @@ impl Core {
     }
 
     /// Builds an in-dialog request towards `side` (`cseq` None: the next one).
-    fn request_to(&mut self, call: &mut Call, side: Side, method: &str, cseq: Option<u32>, body: Option<(&str, &[u8])>) -> Bytes {
+    fn request_to(
+        &mut self,
+        call: &mut Call,
+        side: Side,
+        method: &str,
+        cseq: Option<u32>,
+        body: Option<(&str, &[u8])>,
+    ) -> Bytes {
         let r = route_to(call, side, cseq);
         let branch = self.ids.branch();
         Request {
@@ -132,7 +140,15 @@ impl Core {
         .build(&self.local)
     }
 
-    fn relay_request(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, data: &Bytes, peer: SocketAddr, now: Now) {
+    fn relay_request(
+        &mut self,
+        call: &mut Call,
+        side: Side,
+        msg: &Message<'_>,
+        data: &Bytes,
+        peer: SocketAddr,
+        now: Now,
+    ) {
         let branch = msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default();
         if let Some(r) = call.relays.iter_mut().find(|r| r.from == side && in_branch(&r.request, branch)) {
             r.server.handle_retransmission();
@@ -185,7 +201,9 @@ impl Core {
     pub(super) fn b_response(&mut self, call: &mut Call, i: usize, msg: &Message<'_>, now: Now) {
         let method = msg.cseq().map(|c| c.method);
         match method {
-            Ok(Method::Invite) if call.attempts.get(i).is_some_and(|a| in_branch(a.txn.request(), top_branch(msg))) => {
+            Ok(Method::Invite)
+                if call.attempts.get(i).is_some_and(|a| in_branch(a.txn.request(), top_branch(msg))) =>
+            {
                 self.b_invite_response(call, i, msg, now)
             }
             Ok(Method::Cancel) => {
@@ -201,7 +219,9 @@ impl Core {
     fn leg_response(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, now: Now) {
         let status = msg.status().unwrap_or(0);
         let branch = top_branch(msg);
-        if let Some((_, bye)) = call.byes.iter_mut().find(|(s, b)| *s == side && in_branch(b.request(), branch)) {
+        if let Some((_, bye)) =
+            call.byes.iter_mut().find(|(s, b)| *s == side && in_branch(b.request(), branch))
+        {
             bye.handle_response(status, now.ms, Bytes::new);
             return;
         }
@@ -262,7 +282,11 @@ impl Core {
             r.server.handle_timeout(now.ms);
             if r.client.handle_timeout(now.ms) == ClientEvent::Timeout {
                 if let Ok(req) = sip::parse(&r.request) {
-                    r.server.respond(408, build::response(&req, 408, "Request Timeout", None, None, None), now.ms);
+                    r.server.respond(
+                        408,
+                        build::response(&req, 408, "Request Timeout", None, None, None),
+                        now.ms,
+                    );
                 }
             }
         }
@@ -302,7 +326,10 @@ fn top_branch<'m>(msg: &Message<'m>) -> &'m str {
 
 /// Whether `request`'s top Via carries `branch`.
 fn in_branch(request: &[u8], branch: &str) -> bool {
-    sip::parse(request).ok().and_then(|m| m.top_via().ok().and_then(|v| v.branch).map(|b| b == branch)).unwrap_or(false)
+    sip::parse(request)
+        .ok()
+        .and_then(|m| m.top_via().ok().and_then(|v| v.branch).map(|b| b == branch))
+        .unwrap_or(false)
 }
 
 /// Request-URI, From, To, Call-ID and CSeq for a request towards `side`.

@@ -8,7 +8,7 @@ use crate::cdr::{Cdr, HangUp};
 use crate::routing::decide::{Decision, Live, Outcome, decide};
 use crate::routing::snapshot::{Occupancy, RoutingSnapshot, occupy, release};
 use crate::sip::{self, HeaderName, Message, Scheme};
-use crate::txn::{ClientEvent, ClientTxn, Kind, ServerTxn, TIMEOUT_64T1, T4};
+use crate::txn::{ClientEvent, ClientTxn, Kind, ServerTxn, T4, TIMEOUT_64T1};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,8 +39,14 @@ impl Core {
         let outcome = {
             let gateway_calls = Occupancy::snapshot(&snap.occupancy.gateways);
             let customer_calls = Occupancy::snapshot(&snap.occupancy.customers);
-            let live = Live { gateway_calls: &gateway_calls, gateway_online: &[], customer_calls: &customer_calls };
-            let req = crate::routing::decide::Request { source: peer, number: &dialed, lrn: None, now: now.unix_ms / 1000 };
+            let live =
+                Live { gateway_calls: &gateway_calls, gateway_online: &[], customer_calls: &customer_calls };
+            let req = crate::routing::decide::Request {
+                source: peer,
+                number: &dialed,
+                lrn: None,
+                now: now.unix_ms / 1000,
+            };
             decide(&snap, &req, &live)
         };
         let refused = |customer: usize, status: u16| (customer, status);
@@ -76,7 +82,8 @@ impl Core {
         a.txn.respond(100, build::response(msg, 100, "Trying", None, None, None), now.ms);
         let mut cdr = a_cdr(msg, peer, &snap, d.customer, &dialed, now);
         cdr.routed.clone_from(&d.number);
-        cdr.customer_rate = d.customer_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
+        cdr.customer_rate =
+            d.customer_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
         occupy(&snap.occupancy.customers[d.customer]);
         let max_forwards = msg.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
         let call = Call {
@@ -162,7 +169,8 @@ impl Core {
             call.invite_deadline = Some(now.ms + u64::from(call.snap.config.sip.invite_timeout) * 1000);
             call.ring_deadline = None;
             call.cdr.gateways_tried.push(name);
-            call.cdr.vendor_rate = cand.vendor_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
+            call.cdr.vendor_rate =
+                cand.vendor_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
             self.stats.attempts += 1;
             if index > 0 {
                 self.stats.failovers += 1;
@@ -298,7 +306,14 @@ impl Core {
         let invite = call.a.invite.clone();
         let Ok(req) = sip::parse(&invite) else { return };
         let contact = self.local.contact();
-        let rsp = build::response(&req, status, &reason_of(msg), Some(&call.a.our_tag), Some(&contact), body_of(msg));
+        let rsp = build::response(
+            &req,
+            status,
+            &reason_of(msg),
+            Some(&call.a.our_tag),
+            Some(&contact),
+            body_of(msg),
+        );
         call.a.txn.respond(status, rsp, now.ms);
     }
 
@@ -401,8 +416,16 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: String) -> 
     }
 }
 
-fn a_cdr(msg: &Message<'_>, peer: SocketAddr, snap: &RoutingSnapshot, customer: usize, dialed: &str, now: Now) -> Cdr {
-    let caller = msg.from().ok().and_then(|f| f.uri.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+fn a_cdr(
+    msg: &Message<'_>,
+    peer: SocketAddr,
+    snap: &RoutingSnapshot,
+    customer: usize,
+    dialed: &str,
+    now: Now,
+) -> Cdr {
+    let caller =
+        msg.from().ok().and_then(|f| f.uri.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
     Cdr {
         a_call_id: msg.call_id().unwrap_or_default().to_owned(),
         customer: snap.config.mapping_gateways[customer].name.get_ref().clone(),

@@ -211,7 +211,9 @@ impl Call {
     pub fn prune(&mut self) {
         self.byes.retain(|(_, b)| b.state() != ClientState::Terminated);
         self.relays.retain(|r| {
-            r.awaiting_ack || r.server.state() != ServerState::Terminated || r.client.state() != ClientState::Terminated
+            r.awaiting_ack
+                || r.server.state() != ServerState::Terminated
+                || r.client.state() != ClientState::Terminated
         });
     }
 
@@ -225,7 +227,8 @@ impl Call {
         }
         let a_done = matches!(self.a.txn.state(), ServerState::Terminated);
         let b_done = self.attempts.iter().all(|t| {
-            t.txn.state() == ClientState::Terminated && t.cancel.as_ref().is_none_or(|c| c.state() == ClientState::Terminated)
+            t.txn.state() == ClientState::Terminated
+                && t.cancel.as_ref().is_none_or(|c| c.state() == ClientState::Terminated)
         });
         a_done && b_done && self.byes.is_empty() && self.relays.is_empty()
     }

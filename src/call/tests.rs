@@ -1,1 +1,416 @@
+//! The B2BUA core driven message by message on a virtual clock: no sockets,
+//! no sleeping, every byte inspected.
 
+use super::*;
+use crate::cdr::HangUp;
+use crate::routing::snapshot::RoutingSnapshot;
+use crate::sip::{HeaderName, Message};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const CUSTOMER: &str = "192.0.2.10:5060";
+const V1: &str = "198.51.100.1:5060";
+const V2: &str = "198.51.100.2:5060";
+const SDP_A: &str =
+    "v=0\r\no=a 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+const SDP_B: &str = "v=0\r\no=b 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n";
+
+fn config(sip: &str) -> String {
+    format!(
+        r#"
+[sip]
+{sip}
+
+[[mapping_gateway]]
+name = "cust"
+addresses = ["192.0.2.10"]
+rate_deck = "cust.csv"
+
+[[routing_gateway]]
+name = "v1"
+address = "{V1}"
+rate_deck = "v.csv"
+priority = 1
+
+[[routing_gateway]]
+name = "v2"
+address = "{V2}"
+rate_deck = "v.csv"
+priority = 2
+"#
+    )
+}
+
+struct Bed {
+    core: Core,
+    now: Now,
+    sent: Vec<(Bytes, SocketAddr)>,
+}
+
+impl Bed {
+    fn new(sip: &str) -> Bed {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tandem-core-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cust.csv"), "prefix,rate,initial,increment\n1,0.02,6,6\n").unwrap();
+        std::fs::write(dir.join("v.csv"), "prefix,rate,initial,increment\n1,0.01,6,6\n").unwrap();
+        std::fs::write(dir.join("t.toml"), config(sip)).unwrap();
+        let snap = RoutingSnapshot::load(&dir.join("t.toml")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let now = Now { ms: 1_000, unix_ms: 1_795_478_400_000 };
+        let local = Local { host: "203.0.113.5".into(), port: 5060 };
+        Bed { core: Core::new(0, local, Arc::new(Router::new(snap)), 42, now), now, sent: Vec::new() }
+    }
+
+    fn feed(&mut self, text: &str, from: &str) {
+        self.core.handle_datagram(&Bytes::from(text.to_owned()), from.parse().unwrap(), self.now);
+        self.sent.extend(self.core.poll_transmit());
+    }
+
+    fn advance(&mut self, ms: u64) {
+        let end = self.now.ms + ms;
+        while self.now.ms < end {
+            let step = self.core.poll_timeout().map_or(end, |t| t.clamp(self.now.ms + 1, end));
+            self.now.unix_ms += (step - self.now.ms) as i64;
+            self.now.ms = step;
+            self.core.handle_timeout(self.now);
+            self.sent.extend(self.core.poll_transmit());
+        }
+    }
+
+    /// Takes every datagram sent to `to`, as text.
+    fn take(&mut self, to: &str) -> Vec<String> {
+        let to: SocketAddr = to.parse().unwrap();
+        let (mine, rest): (Vec<_>, Vec<_>) = self.sent.drain(..).partition(|(_, p)| *p == to);
+        self.sent = rest;
+        mine.into_iter().map(|(b, _)| String::from_utf8(b.to_vec()).unwrap()).collect()
+    }
+
+    fn take_one(&mut self, to: &str, start: &str) -> String {
+        let got = self.take(to);
+        let hits: Vec<&String> = got.iter().filter(|m| m.starts_with(start)).collect();
+        assert_eq!(hits.len(), 1, "want one {start:?} to {to}, got {got:#?}");
+        hits[0].clone()
+    }
+
+    fn cdrs(&mut self) -> Vec<Cdr> {
+        self.core.poll_cdr().collect()
+    }
+}
+
+fn invite(call_id: &str) -> String {
+    format!(
+        "INVITE sip:+1-212-555-1212@203.0.113.5 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKa1\r\nMax-Forwards: 70\r\nFrom: \"Alice\" <sip:2125550001@192.0.2.10>;tag=at1\r\nTo: <sip:12125551212@203.0.113.5>\r\nCall-ID: {call_id}\r\nCSeq: 10 INVITE\r\nContact: <sip:alice@192.0.2.10:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP_A}",
+        SDP_A.len()
+    )
+}
+
+fn a_request(method: &str, call_id: &str, cseq: u32, branch: &str, to_tag: Option<&str>) -> String {
+    let to = match to_tag {
+        Some(t) => format!("<sip:12125551212@203.0.113.5>;tag={t}"),
+        None => "<sip:12125551212@203.0.113.5>".into(),
+    };
+    format!(
+        "{method} sip:12125551212@203.0.113.5 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}\r\nMax-Forwards: 70\r\nFrom: \"Alice\" <sip:2125550001@192.0.2.10>;tag=at1\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// A vendor's response to a request it received.
+fn answer(req: &str, status: u16, to_tag: &str, sdp: Option<&str>) -> String {
+    let m = sip::parse(req.as_bytes()).unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let b = sip::response_to(&mut buf, &m, status, build::reason(status), Some(to_tag));
+    let b = b.header("Contact", "<sip:gw@198.51.100.1:5060>");
+    match sdp {
+        Some(s) => b.header("Content-Type", "application/sdp").body(s.as_bytes()),
+        None => b.finish(),
+    }
+    String::from_utf8(buf.to_vec()).unwrap()
+}
+
+fn parsed(text: &str) -> Message<'_> {
+    let m = sip::parse(text.as_bytes()).unwrap();
+    m.validate().unwrap();
+    m
+}
+
+fn to_tag(text: &str) -> String {
+    parsed(text).to().unwrap().tag.unwrap().to_owned()
+}
+
+#[test]
+fn basic_call_with_topology_hiding_and_cdr() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-1@192.0.2.10"), CUSTOMER);
+    let trying = bed.take_one(CUSTOMER, "SIP/2.0 100");
+    assert!(trying.contains("Call-ID: a-1@192.0.2.10"));
+    let b_inv = bed.take_one(V1, "INVITE ");
+    let m = parsed(&b_inv);
+    assert_eq!(m.request_uri().unwrap().raw, "sip:12125551212@198.51.100.1:5060");
+    assert_eq!(m.max_forwards().unwrap(), Some(69));
+    assert_eq!(m.body(), SDP_A.as_bytes());
+    assert!(m.call_id().unwrap().starts_with("tdm0-"));
+    assert_eq!(m.from().unwrap().uri.raw, "sip:2125550001@203.0.113.5");
+    assert_eq!(m.vias().count(), 1);
+    for secret in ["a-1@192.0.2.10", "at1", "z9hG4bKa1", "alice@", "Alice"] {
+        assert!(
+            !m.headers().iter().any(|h| String::from_utf8_lossy(h.value).contains(secret)),
+            "B-leg leaks {secret}"
+        );
+    }
+
+    bed.feed(&answer(&b_inv, 180, "bt1", None), V1);
+    let ringing = bed.take_one(CUSTOMER, "SIP/2.0 180");
+    let our_tag = to_tag(&ringing);
+    bed.now.unix_ms += 2_000;
+    bed.feed(&answer(&b_inv, 200, "bt1", Some(SDP_B)), V1);
+    let ok = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    let m = parsed(&ok);
+    assert_eq!(m.to().unwrap().tag, Some(our_tag.as_str()));
+    assert_eq!(m.body(), SDP_B.as_bytes());
+    assert!(
+        !ok.contains("198.51.100.1:5060>") && !ok.contains("bt1") && !ok.contains("tdm0-"),
+        "A-leg leaks B: {ok}"
+    );
+    assert!(ok.contains("Contact: <sip:203.0.113.5:5060>"));
+
+    bed.feed(&a_request("ACK", "a-1@192.0.2.10", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    let ack = bed.take_one(V1, "ACK sip:gw@198.51.100.1:5060");
+    assert!(ack.contains(";tag=bt1") && ack.contains("CSeq: 1 ACK"));
+
+    bed.now.unix_ms += 7_500;
+    bed.feed(&a_request("BYE", "a-1@192.0.2.10", 11, "z9hG4bKa3", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    let bye = bed.take_one(V1, "BYE sip:gw@198.51.100.1:5060");
+    bed.feed(&answer(&bye, 200, "bt1", None), V1);
+    let cdrs = bed.cdrs();
+    assert_eq!(cdrs.len(), 1);
+    let c = &cdrs[0];
+    assert_eq!((c.final_code, c.hangup, c.duration_s()), (200, Some(HangUp::Caller), 8));
+    assert_eq!(
+        (c.customer.as_str(), c.gateway.as_str(), c.dialed.as_str(), c.routed.as_str()),
+        ("cust", "v1", "+1-212-555-1212", "12125551212")
+    );
+    assert_eq!(c.caller, "2125550001");
+    assert!(c.b_call_id.starts_with("tdm0-"));
+    bed.advance(40_000);
+    assert_eq!(bed.core.held_calls(), 0, "nothing left behind");
+}
+
+fn ring_and_fail(bed: &mut Bed, status: u16) -> String {
+    bed.feed(&invite("a-2@x"), CUSTOMER);
+    let b_inv = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b_inv, status, "f1", None), V1);
+    let ack = bed.take_one(V1, "ACK ");
+    assert!(ack.contains(&format!("Call-ID: {}", parsed(&b_inv).call_id().unwrap())));
+    b_inv
+}
+
+#[test]
+fn failover_on_503_then_answer() {
+    let mut bed = Bed::new("");
+    ring_and_fail(&mut bed, 503);
+    let b2 = bed.take_one(V2, "INVITE ");
+    bed.feed(&answer(&b2, 200, "v2t", Some(SDP_B)), V2);
+    bed.take(CUSTOMER);
+    assert_eq!(bed.core.stats().failovers, 1);
+    assert_eq!(bed.core.stats().calls_answered, 1);
+}
+
+#[test]
+fn busy_stops_the_hunt_and_is_relayed() {
+    let mut bed = Bed::new("");
+    ring_and_fail(&mut bed, 486);
+    assert!(bed.take(V2).is_empty());
+    bed.take_one(CUSTOMER, "SIP/2.0 486");
+    let cdrs = bed.cdrs();
+    assert_eq!((cdrs[0].final_code, cdrs[0].hangup), (486, Some(HangUp::Callee)));
+    let mut bed = Bed::new("busy_stop_switch = false");
+    ring_and_fail(&mut bed, 486);
+    let b2 = bed.take_one(V2, "INVITE ");
+    bed.feed(&answer(&b2, 503, "x", None), V2);
+    // Every vendor failed: the caller gets the most telling answer, busy over 503.
+    assert!(bed.take(CUSTOMER).iter().any(|m| m.starts_with("SIP/2.0 486")));
+}
+
+#[test]
+fn silent_vendor_fails_over_after_invite_timeout_and_late_2xx_is_hung_up() {
+    let mut bed = Bed::new("invite_timeout = 2");
+    bed.feed(&invite("a-3@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.advance(1_900);
+    assert_eq!(bed.take(V1).len(), 2, "retransmitted at 500 and 1500 ms");
+    assert!(bed.take(V2).is_empty());
+    bed.advance(200);
+    bed.take_one(V2, "INVITE ");
+    bed.advance(1_500);
+    assert!(bed.take(V1).is_empty(), "no retransmission to an abandoned vendor");
+    // v1 answers late: ACK and BYE it; the caller never hears of it.
+    bed.feed(&answer(&b1, 200, "late", Some(SDP_B)), V1);
+    let to_v1 = bed.take(V1);
+    assert!(
+        to_v1.iter().any(|m| m.starts_with("ACK ")) && to_v1.iter().any(|m| m.starts_with("BYE ")),
+        "{to_v1:#?}"
+    );
+    assert!(bed.take(CUSTOMER).iter().all(|m| m.starts_with("SIP/2.0 100")));
+    // v2 stays silent too: every vendor timed out, the caller gets 408.
+    bed.advance(1_000);
+    let to_a = bed.take(CUSTOMER);
+    assert!(!to_a.is_empty() && to_a.iter().all(|m| m.starts_with("SIP/2.0 408")), "{to_a:#?}");
+    assert_eq!(bed.cdrs()[0].gateways_tried, ["v1", "v2"]);
+}
+
+#[test]
+fn stop_switch_after_invite_timeout() {
+    let mut bed = Bed::new("invite_timeout = 1\nuser_agent_stop_switch_after_invite_timeout = true");
+    bed.feed(&invite("a-4@x"), CUSTOMER);
+    bed.advance(1_100);
+    assert!(bed.take(V2).is_empty());
+    bed.take_one(CUSTOMER, "SIP/2.0 408");
+}
+
+#[test]
+fn caller_cancel_before_answer() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-5@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 180, "r1", None), V1);
+    bed.take(CUSTOMER);
+    let cancel = a_request("CANCEL", "a-5@x", 10, "z9hG4bKa1", None);
+    bed.feed(&cancel, CUSTOMER);
+    let to_a = bed.take(CUSTOMER);
+    assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 200") && m.contains("CANCEL")));
+    assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 487") && m.contains("INVITE")));
+    let c = bed.take_one(V1, "CANCEL ");
+    assert_eq!(parsed(&c).top_via().unwrap().branch, parsed(&b1).top_via().unwrap().branch);
+    bed.feed(&answer(&c, 200, "r1", None), V1);
+    bed.feed(&answer(&b1, 487, "r1", None), V1);
+    bed.take_one(V1, "ACK ");
+    let cdrs = bed.cdrs();
+    assert_eq!((cdrs[0].final_code, cdrs[0].hangup), (487, Some(HangUp::Caller)));
+    bed.feed(&a_request("ACK", "a-5@x", 10, "z9hG4bKa1", Some("x")), CUSTOMER);
+    bed.advance(40_000);
+    assert_eq!(bed.core.held_calls(), 0);
+}
+
+#[test]
+fn callee_hangs_up() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-6@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", "a-6@x", 10, "z9hG4bKa9", Some(&our_tag)), CUSTOMER);
+    bed.take(V1);
+    let m = parsed(&b1);
+    let bye = format!(
+        "BYE sip:2125550001@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKv9\r\nMax-Forwards: 70\r\nFrom: <sip:x@198.51.100.1>;tag=c1\r\nTo: {};\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+        m.header(HeaderName::From).unwrap().value_str().unwrap(),
+        m.call_id().unwrap()
+    )
+    .replace(";\r\nCall-ID", "\r\nCall-ID");
+    bed.feed(&bye, V1);
+    bed.take_one(V1, "SIP/2.0 200");
+    let bye_a = bed.take_one(CUSTOMER, "BYE sip:alice@192.0.2.10:5060");
+    let b = parsed(&bye_a);
+    assert_eq!(b.from().unwrap().tag, Some(our_tag.as_str()));
+    assert_eq!(b.to().unwrap().tag, Some("at1"));
+    assert_eq!(b.call_id().unwrap(), "a-6@x");
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
+}
+
+#[test]
+fn refusals() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-7@x"), "203.0.113.99:5060");
+    bed.take_one("203.0.113.99:5060", "SIP/2.0 403");
+    assert!(bed.cdrs().is_empty(), "no CDR for strangers");
+    bed.feed(&invite("a-8@x").replace("+1-212-555-1212", "4420"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 404");
+    assert_eq!(bed.cdrs()[0].final_code, 404);
+    bed.feed(&invite("a-9@x").replace("CSeq: 10 INVITE", "CSeq: 10 BYE"), CUSTOMER);
+    let bad = bed.take_one(CUSTOMER, "SIP/2.0 400 CSeq Method Mismatch");
+    assert!(bad.contains("Call-ID: a-9@x"));
+    bed.feed("garbage\r\n\r\n", CUSTOMER);
+    assert!(bed.take(CUSTOMER).is_empty());
+    assert_eq!(bed.core.stats().parse_errors, 2);
+    bed.feed(&invite("a-10@x").replace("Max-Forwards: 70", "Max-Forwards: 0"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 483");
+    bed.feed(&a_request("BYE", "nope@x", 2, "z9hG4bKb", Some("t")), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 481");
+    bed.feed(&a_request("OPTIONS", "ping@x", 1, "z9hG4bKo", None), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.core.set_draining();
+    bed.feed(&invite("a-11@x"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 503");
+}
+
+#[test]
+fn retransmissions_are_absorbed() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-12@x"), CUSTOMER);
+    bed.take(CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&invite("a-12@x"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    assert!(bed.take(V1).is_empty(), "no second B-leg for a retransmitted INVITE");
+    bed.feed(&answer(&b1, 200, "r", Some(SDP_B)), V1);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    // No ACK yet: the 200 is retransmitted to the caller at T1, 2·T1, ...
+    bed.advance(600);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.feed(&answer(&b1, 200, "r", Some(SDP_B)), V1);
+    assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty());
+    // The caller never ACKs: after 64·T1 both legs are hung up.
+    bed.advance(33_000);
+    assert!(bed.take(V1).iter().any(|m| m.starts_with("BYE ")));
+    assert!(bed.take(CUSTOMER).iter().any(|m| m.starts_with("BYE ")));
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::System));
+}
+
+#[test]
+fn reinvite_is_relayed_both_ways() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-13@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "rv", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", "a-13@x", 10, "z9hG4bKk1", Some(&our_tag)), CUSTOMER);
+    bed.take(V1);
+    let reinv = a_request("INVITE", "a-13@x", 11, "z9hG4bKre", Some(&our_tag));
+    bed.feed(&reinv, CUSTOMER);
+    let out = bed.take_one(V1, "INVITE sip:gw@198.51.100.1:5060");
+    assert!(out.contains("CSeq: 2 INVITE") && out.contains(";tag=rv"));
+    bed.feed(&answer(&out, 200, "rv", Some(SDP_B)), V1);
+    let ok = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(ok.contains("CSeq: 11 INVITE"));
+    bed.feed(&a_request("ACK", "a-13@x", 11, "z9hG4bKk2", Some(&our_tag)), CUSTOMER);
+    let ack = bed.take_one(V1, "ACK ");
+    assert!(ack.contains("CSeq: 2 ACK"));
+    let info = a_request("INFO", "a-13@x", 12, "z9hG4bKin", Some(&our_tag));
+    bed.feed(&info, CUSTOMER);
+    let out = bed.take_one(V1, "INFO ");
+    bed.feed(&answer(&out, 200, "rv", None), V1);
+    assert!(bed.take_one(CUSTOMER, "SIP/2.0 200").contains("CSeq: 12 INFO"));
+}
+
+#[test]
+fn shutdown_hangs_up_everything_with_cdrs() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-14@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "s", Some(SDP_B)), V1);
+    bed.feed(&invite("a-15@x"), CUSTOMER);
+    bed.take(CUSTOMER);
+    bed.take(V1);
+    bed.core.hangup_all(bed.now);
+    bed.sent.extend(bed.core.poll_transmit());
+    let to_v1 = bed.take(V1);
+    assert!(to_v1.iter().any(|m| m.starts_with("BYE ")), "{to_v1:#?}");
+    assert!(bed.take(CUSTOMER).iter().any(|m| m.starts_with("SIP/2.0 503")));
+    assert_eq!(bed.cdrs().len(), 2);
+    assert_eq!(bed.core.active_calls(), 0);
+}

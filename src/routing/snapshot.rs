@@ -59,7 +59,10 @@ pub struct Occupancy {
 impl Occupancy {
     fn fresh(config: &Config) -> Self {
         let counters = |n: usize| (0..n).map(|_| Arc::new(AtomicU32::new(0))).collect();
-        Occupancy { customers: counters(config.mapping_gateways.len()), gateways: counters(config.routing_gateways.len()) }
+        Occupancy {
+            customers: counters(config.mapping_gateways.len()),
+            gateways: counters(config.routing_gateways.len()),
+        }
     }
 
     /// Current counts, for [`super::decide::Live`].
@@ -118,8 +121,14 @@ impl RoutingSnapshot {
         let by_name = |names: Vec<&String>, counters: &[Arc<AtomicU32>]| -> HashMap<String, Arc<AtomicU32>> {
             names.into_iter().cloned().zip(counters.iter().cloned()).collect()
         };
-        let cust = by_name(old.config.mapping_gateways.iter().map(|g| g.name.get_ref()).collect(), &old.occupancy.customers);
-        let gws = by_name(old.config.routing_gateways.iter().map(|g| g.name.get_ref()).collect(), &old.occupancy.gateways);
+        let cust = by_name(
+            old.config.mapping_gateways.iter().map(|g| g.name.get_ref()).collect(),
+            &old.occupancy.customers,
+        );
+        let gws = by_name(
+            old.config.routing_gateways.iter().map(|g| g.name.get_ref()).collect(),
+            &old.occupancy.gateways,
+        );
         for (i, g) in self.config.mapping_gateways.iter().enumerate() {
             if let Some(c) = cust.get(g.name.get_ref()) {
                 self.occupancy.customers[i] = Arc::clone(c);
