@@ -13,12 +13,13 @@
 //! outside the engine.
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod call;
 pub mod cdr;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod lrn;
 pub mod routing;
 pub mod sip;

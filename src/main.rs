@@ -15,6 +15,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the switch (foreground). Without -c: the embedded demo config
+    /// (loopback; customer 127.0.0.1, vendors 127.0.0.1:5070 and :5080).
+    Run {
+        /// Configuration file.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
     /// Validate the configuration, every rate deck and every LRN file.
     Check {
         /// Configuration file.
@@ -72,6 +79,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Run { config } => match tandem::engine::run(config.as_deref()) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("tandem: {e}");
+                Ok(ExitCode::from(1))
+            }
+        },
         Command::Check { config } => Ok(check(&config)),
         Command::Route { config, from, lrn, at, json, number } => {
             route(&config, &from, lrn.as_deref(), at.as_deref(), json, &number)

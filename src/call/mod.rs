@@ -140,23 +140,33 @@ impl Core {
 
     /// One datagram from `peer`.
     pub fn handle_datagram(&mut self, data: &Bytes, peer: SocketAddr, now: Now) {
+        match sip::parse(data) {
+            Ok(msg) => self.handle_message(&msg, data, peer, now),
+            Err(_) => self.count_unparsable(),
+        }
+    }
+
+    /// A datagram that did not parse (dropped: there is nothing to answer to).
+    pub fn count_unparsable(&mut self) {
         self.stats.datagrams += 1;
-        let Ok(msg) = sip::parse(data) else {
-            self.stats.parse_errors += 1;
-            return;
-        };
+        self.stats.parse_errors += 1;
+    }
+
+    /// One parsed message from `peer` (`data` is the datagram it borrows).
+    pub fn handle_message(&mut self, msg: &sip::Message<'_>, data: &Bytes, peer: SocketAddr, now: Now) {
+        self.stats.datagrams += 1;
         if let Err(e) = msg.validate() {
             self.stats.parse_errors += 1;
             if msg.is_request() && msg.method() != Some(Method::Ack) {
-                let rsp = build::response(&msg, e.status(), e.reason(), None, None, None);
+                let rsp = build::response(msg, e.status(), e.reason(), None, None, None);
                 self.outbox.push((rsp, peer));
             }
             return;
         }
         if msg.is_request() {
-            self.on_request(&msg, data, peer, now);
+            self.on_request(msg, data, peer, now);
         } else {
-            self.on_response(&msg, peer, now);
+            self.on_response(msg, peer, now);
         }
     }
 

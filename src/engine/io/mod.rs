@@ -1,0 +1,32 @@
+//! The packet-I/O seam (DESIGN.md §1): the event loop talks to a
+//! [`PacketIo`], so a kernel-bypass backend (AF_XDP, DPDK) can replace the
+//! UDP socket without touching the protocol core.
+
+pub mod mem;
+pub mod udp;
+
+use bytes::Bytes;
+use std::io;
+use std::net::SocketAddr;
+
+/// Datagrams received in one batch.
+#[derive(Debug, Default)]
+pub struct RxBatch {
+    /// The datagrams and their sources.
+    pub datagrams: Vec<(Bytes, SocketAddr)>,
+}
+
+/// A datagram transport.
+pub trait PacketIo {
+    /// Receives up to `max` datagrams into `batch` without blocking; returns
+    /// how many arrived (0: none ready).
+    fn recv_batch(&mut self, batch: &mut RxBatch, max: usize) -> io::Result<usize>;
+
+    /// Sends datagrams; returns how many went out. A datagram the network
+    /// refuses (e.g. an unreachable peer) is skipped, not retried: SIP's own
+    /// retransmissions cover loss.
+    fn send_batch(&mut self, out: &[(Bytes, SocketAddr)]) -> io::Result<usize>;
+
+    /// The local address.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}

@@ -1,0 +1,152 @@
+//! The UDP backend: one non-blocking `SO_REUSEPORT` socket per shard, batched
+//! with `recvmmsg`/`sendmmsg` (one syscall for up to 32 datagrams).
+#![allow(unsafe_code)] // recvmmsg/sendmmsg have no safe wrapper in std
+#![allow(clippy::disallowed_types)] // the engine owns the sockets
+
+use super::{PacketIo, RxBatch};
+use bytes::Bytes;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+/// Datagrams per syscall.
+pub const BATCH: usize = 32;
+/// Receive buffer per datagram: the largest UDP payload.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// A shard's UDP socket.
+pub struct UdpIo {
+    socket: mio::net::UdpSocket,
+    bufs: Vec<Vec<u8>>,
+}
+
+impl UdpIo {
+    /// Binds `addr` with SO_REUSEPORT so every shard can bind the same port.
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_nonblocking(true)?;
+        // Best effort: the kernel caps these at net.core.{r,w}mem_max (see tuning/sysctl.conf).
+        let _ = socket.set_recv_buffer_size(8 << 20);
+        let _ = socket.set_send_buffer_size(8 << 20);
+        socket.bind(&SockAddr::from(addr))?;
+        let std_socket: std::net::UdpSocket = socket.into();
+        Ok(UdpIo {
+            socket: mio::net::UdpSocket::from_std(std_socket),
+            bufs: vec![vec![0u8; MAX_DATAGRAM]; BATCH],
+        })
+    }
+
+    /// The mio source, for registration.
+    pub fn source(&mut self) -> &mut mio::net::UdpSocket {
+        &mut self.socket
+    }
+}
+
+impl PacketIo for UdpIo {
+    fn recv_batch(&mut self, batch: &mut RxBatch, max: usize) -> io::Result<usize> {
+        let n = max.min(BATCH);
+        let mut addrs: [MaybeUninit<libc::sockaddr_storage>; BATCH] = [MaybeUninit::zeroed(); BATCH];
+        let mut iovecs: Vec<libc::iovec> = self.bufs[..n]
+            .iter_mut()
+            .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() })
+            .collect();
+        // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
+        let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
+        for (i, m) in msgs.iter_mut().enumerate() {
+            m.msg_hdr.msg_name = addrs[i].as_mut_ptr().cast();
+            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            m.msg_hdr.msg_iov = &mut iovecs[i];
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every mmsghdr points at a live iovec over a buffer of iov_len
+        // bytes and at a sockaddr_storage of msg_namelen bytes, all of which
+        // outlive the call; n is the length of `msgs`.
+        let got = unsafe {
+            libc::recvmmsg(
+                self.socket.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if got < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock { Ok(0) } else { Err(e) };
+        }
+        let got = got as usize;
+        for (i, m) in msgs.iter().enumerate().take(got) {
+            let len = (m.msg_len as usize).min(MAX_DATAGRAM);
+            // SAFETY: the kernel filled msg_namelen bytes of addrs[i], a
+            // sockaddr_storage, which is what SockAddr::new expects.
+            let addr = unsafe { SockAddr::new(addrs[i].assume_init(), m.msg_hdr.msg_namelen) };
+            if let Some(peer) = addr.as_socket() {
+                batch.datagrams.push((Bytes::copy_from_slice(&self.bufs[i][..len]), peer));
+            }
+        }
+        Ok(got)
+    }
+
+    fn send_batch(&mut self, out: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
+        let mut sent = 0;
+        for chunk in out.chunks(BATCH) {
+            sent += self.send_chunk(chunk)?;
+        }
+        Ok(sent)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+impl UdpIo {
+    fn send_chunk(&mut self, chunk: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
+        let addrs: Vec<SockAddr> = chunk.iter().map(|(_, a)| SockAddr::from(*a)).collect();
+        let mut iovecs: Vec<libc::iovec> = chunk
+            .iter()
+            .map(|(b, _)| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() })
+            .collect();
+        // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
+        let mut msgs: Vec<libc::mmsghdr> = (0..chunk.len()).map(|_| unsafe { std::mem::zeroed() }).collect();
+        for (i, m) in msgs.iter_mut().enumerate() {
+            m.msg_hdr.msg_name = addrs[i].as_ptr() as *mut libc::c_void;
+            m.msg_hdr.msg_namelen = addrs[i].len();
+            m.msg_hdr.msg_iov = &mut iovecs[i];
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        let mut done = 0;
+        while done < msgs.len() {
+            // SAFETY: msgs[done..] point at live iovecs over the Bytes in
+            // `chunk` and at SockAddrs in `addrs`, all alive for the call; the
+            // kernel only reads them (the iov_base cast to *mut is never written).
+            let n = unsafe {
+                libc::sendmmsg(
+                    self.socket.as_raw_fd(),
+                    msgs[done..].as_mut_ptr(),
+                    (msgs.len() - done) as libc::c_uint,
+                    0,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    // The socket buffer is full: give up on this batch; SIP retransmits.
+                    io::ErrorKind::WouldBlock => break,
+                    // One bad destination (e.g. ICMP unreachable reported late): skip it.
+                    _ => {
+                        done += 1;
+                        continue;
+                    }
+                }
+            }
+            done += n as usize;
+        }
+        Ok(done)
+    }
+}

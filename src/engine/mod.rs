@@ -1,0 +1,217 @@
+//! The engine (DESIGN.md §1): one pinned shard per core, each with its own
+//! mio poll, `SO_REUSEPORT` UDP socket, timer wheel and calls; lock-free
+//! handoff queues between shards; a signal thread for reload and shutdown.
+//! The only place in tandem with sockets and a clock.
+
+pub mod clock;
+pub mod demo;
+pub mod io;
+pub mod log;
+pub mod shard;
+
+use crate::call::Core;
+use crate::call::build::Local;
+use crate::cdr::CdrWriter;
+use crate::routing::snapshot::{LoadError, Router};
+use bytes::Bytes;
+use clock::Clock;
+use crossbeam::queue::ArrayQueue;
+use io::udp::UdpIo;
+use mio::{Interest, Poll, Waker};
+use shard::{Report, Shard};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Messages a shard's handoff queue holds.
+const HANDOFF_CAPACITY: usize = 65_536;
+
+/// What every shard shares.
+pub struct Shared {
+    /// Handoff queue per shard.
+    pub queues: Vec<ArrayQueue<(Bytes, SocketAddr)>>,
+    /// Waker per shard.
+    pub wakers: Vec<Waker>,
+    /// Graceful shutdown has begun.
+    pub draining: AtomicBool,
+    /// Monotonic ms at which calls still up are hung up.
+    pub deadline_ms: AtomicU64,
+}
+
+impl Shared {
+    fn wake_all(&self) {
+        for w in &self.wakers {
+            let _ = w.wake();
+        }
+    }
+}
+
+/// Why the engine could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The configuration or a deck is bad.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Load(Vec<LoadError>),
+    /// A socket, thread or file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
+    let context = context.into();
+    move |source| EngineError::Io { context, source }
+}
+
+/// Runs the switch until a graceful shutdown completes. `None`: the demo config.
+pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
+    let path: PathBuf = match config {
+        Some(p) => p.to_path_buf(),
+        None => demo::write().map_err(io_err("writing the demo configuration"))?,
+    };
+    let router = Arc::new(Router::load(&path).map_err(EngineError::Load)?);
+    let snap = router.snapshot();
+    let cfg = &snap.config;
+    let shards = match cfg.server.shards {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(u16::MAX as usize) as u16;
+    let cdr_dir = cfg.resolve(&cfg.cdr.dir);
+    let (sink, writer) =
+        CdrWriter::start(&cdr_dir).map_err(io_err(format!("CDR folder {}", cdr_dir.display())))?;
+    let local = Local {
+        host: cfg.server.advertise.clone().unwrap_or_else(|| cfg.server.listen.ip().to_string()),
+        port: cfg.server.listen.port(),
+    };
+    let clock = Clock::new();
+    let mut polls = Vec::new();
+    let mut wakers = Vec::new();
+    for _ in 0..shards {
+        let poll = Poll::new().map_err(io_err("creating a poll"))?;
+        wakers.push(Waker::new(poll.registry(), shard::WAKER).map_err(io_err("creating a waker"))?);
+        polls.push(poll);
+    }
+    let shared = Arc::new(Shared {
+        queues: (0..shards).map(|_| ArrayQueue::new(HANDOFF_CAPACITY)).collect(),
+        wakers,
+        draining: AtomicBool::new(false),
+        deadline_ms: AtomicU64::new(u64::MAX),
+    });
+    let cores = core_ids(cfg);
+    let mut handles = Vec::new();
+    for (id, poll) in polls.into_iter().enumerate() {
+        let mut io =
+            UdpIo::bind(cfg.server.listen).map_err(io_err(format!("binding {}", cfg.server.listen)))?;
+        poll.registry()
+            .register(io.source(), shard::SOCKET, Interest::READABLE)
+            .map_err(io_err("registering the socket"))?;
+        let seed = clock::unix_ms() as u64 ^ ((id as u64) << 48) ^ u64::from(std::process::id());
+        let core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now());
+        let sh =
+            Shard { id: id as u16, poll, io, core, shared: Arc::clone(&shared), clock, cdrs: sink.clone() };
+        let pin = cores.as_ref().and_then(|c| c.get(id % c.len().max(1)).copied());
+        let handle = std::thread::Builder::new()
+            .name(format!("shard-{id}"))
+            .spawn(move || {
+                if let Some(core) = pin {
+                    core_affinity::set_for_current(core);
+                }
+                sh.run()
+            })
+            .map_err(io_err("starting a shard"))?;
+        handles.push(handle);
+    }
+    drop(sink);
+    crate::info!(
+        "started",
+        listen = cfg.server.listen,
+        advertise = local.host,
+        shards = shards,
+        config = path.display(),
+        cdr_dir = cdr_dir.display()
+    );
+    spawn_signals(Arc::clone(&router), Arc::clone(&shared), clock, u64::from(cfg.sip.shutdown_deadline))?;
+    let reports: Vec<Report> = handles
+        .into_iter()
+        .filter_map(|h| match h.join() {
+            Ok(Ok(r)) => Some(r),
+            Ok(Err(e)) => {
+                crate::warn!("shard failed", error = e);
+                None
+            }
+            Err(_) => {
+                crate::warn!("shard panicked");
+                None
+            }
+        })
+        .collect();
+    for r in &reports {
+        crate::info!(
+            "shard stopped",
+            shard = r.id,
+            answered = r.stats.calls_answered,
+            failed = r.stats.calls_failed,
+            handoffs = r.handoffs_out,
+            parse_errors = r.stats.parse_errors
+        );
+    }
+    let written = writer.finish().map_err(io_err("writing CDRs"))?;
+    crate::info!("stopped", cdrs_written = written);
+    Ok(())
+}
+
+/// Cores to pin shards to: `[server].cores`, else 0.. when `pin_cores`.
+fn core_ids(cfg: &crate::config::Config) -> Option<Vec<core_affinity::CoreId>> {
+    let all = core_affinity::get_core_ids()?;
+    match (&cfg.server.cores, cfg.server.pin_cores) {
+        (Some(list), _) => Some(all.into_iter().filter(|c| list.contains(&c.id)).collect()),
+        (None, true) => Some(all),
+        (None, false) => None,
+    }
+}
+
+/// SIGHUP reloads; the first SIGTERM/SIGINT starts a graceful shutdown; a
+/// second exits at once.
+fn spawn_signals(
+    router: Arc<Router>,
+    shared: Arc<Shared>,
+    clock: Clock,
+    deadline_s: u64,
+) -> Result<(), EngineError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
+        .map_err(io_err("installing signal handlers"))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if sig == SIGHUP {
+                    match router.reload() {
+                        Ok(s) => crate::info!("reloaded", decks = s.decks.len()),
+                        Err(errors) => {
+                            for e in errors {
+                                crate::warn!("reload refused, old routing stays", error = e);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if shared.draining.swap(true, Ordering::AcqRel) {
+                    crate::warn!("second signal: exiting at once");
+                    std::process::exit(1);
+                }
+                let deadline = clock.now().ms + deadline_s * 1000;
+                shared.deadline_ms.store(deadline, Ordering::Release);
+                crate::info!("shutting down", deadline_s = deadline_s);
+                shared.wake_all();
+            }
+        })
+        .map_err(io_err("starting the signal thread"))?;
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! One shard's event loop: receive a batch, give every message to its owner
+//! shard (DESIGN.md §1), run the core, send a batch, fire timers.
+
+use super::Shared;
+use super::clock::Clock;
+use super::io::{PacketIo, RxBatch};
+use crate::call::{Core, Now, ids};
+use crate::cdr::CdrSink;
+use crate::sip::{self, HeaderName};
+use bytes::Bytes;
+use mio::{Events, Poll, Token};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// The socket's token.
+pub const SOCKET: Token = Token(0);
+/// The waker's token (handoffs, shutdown).
+pub const WAKER: Token = Token(1);
+/// Batches read per wakeup before timers and handoffs get their turn.
+const RX_BATCHES_PER_TURN: usize = 16;
+/// Longest sleep, so shutdown flags are seen promptly even when idle.
+const MAX_SLEEP: Duration = Duration::from_millis(100);
+/// After the last call ends in a shutdown, how long BYEs may take to be answered.
+const BYE_GRACE_MS: u64 = 2_000;
+
+/// A shard's state, moved into its thread.
+pub struct Shard<I: PacketIo> {
+    /// Index.
+    pub id: u16,
+    /// Its event poll (the socket and the waker are registered on it).
+    pub poll: Poll,
+    /// Its socket (or another backend).
+    pub io: I,
+    /// Its calls.
+    pub core: Core,
+    /// State shared by every shard.
+    pub shared: Arc<Shared>,
+    /// The clock.
+    pub clock: Clock,
+    /// Where CDRs go.
+    pub cdrs: CdrSink,
+}
+
+/// What a shard did, reported when it stops.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// The shard.
+    pub id: u16,
+    /// Messages handed to other shards.
+    pub handoffs_out: u64,
+    /// Handoffs dropped because the owner's queue was full.
+    pub handoffs_dropped: u64,
+    /// The core's counters.
+    pub stats: crate::call::Stats,
+}
+
+impl<I: PacketIo> Shard<I> {
+    /// Runs until shutdown completes.
+    pub fn run(mut self) -> io::Result<Report> {
+        let mut events = Events::with_capacity(64);
+        let mut batch = RxBatch::default();
+        let mut handoffs: Vec<Vec<(Bytes, SocketAddr)>> = vec![Vec::new(); self.shared.queues.len()];
+        let mut report = Report { id: self.id, ..Report::default() };
+        let mut shutdown = ShutdownState::default();
+        loop {
+            let now = self.clock.now();
+            let timeout = self
+                .core
+                .poll_timeout()
+                .map_or(MAX_SLEEP, |t| Duration::from_millis(t.saturating_sub(now.ms)));
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout.min(MAX_SLEEP))) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            let now = self.clock.now();
+            self.receive(&mut batch, &mut handoffs, now)?;
+            self.drain_handoffs(now);
+            self.core.handle_timeout(now);
+            self.flush(&mut handoffs, &mut report)?;
+            if shutdown.step(&mut self.core, &self.shared, now) {
+                self.flush(&mut handoffs, &mut report)?;
+                break;
+            }
+        }
+        report.stats = self.core.stats().clone();
+        Ok(report)
+    }
+
+    fn receive(
+        &mut self,
+        batch: &mut RxBatch,
+        handoffs: &mut [Vec<(Bytes, SocketAddr)>],
+        now: Now,
+    ) -> io::Result<()> {
+        let shards = handoffs.len() as u16;
+        for _ in 0..RX_BATCHES_PER_TURN {
+            batch.datagrams.clear();
+            if self.io.recv_batch(batch, super::io::udp::BATCH)? == 0 {
+                break;
+            }
+            for (data, peer) in batch.datagrams.drain(..) {
+                let Ok(msg) = sip::parse(&data) else {
+                    self.core.count_unparsable();
+                    continue;
+                };
+                let owner = msg.header(HeaderName::CallId).map_or(self.id, |h| ids::owner(h.value, shards));
+                if owner == self.id {
+                    self.core.handle_message(&msg, &data, peer, now);
+                } else {
+                    handoffs[owner as usize].push((data.clone(), peer));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_handoffs(&mut self, now: Now) {
+        while let Some((data, peer)) = self.shared.queues[self.id as usize].pop() {
+            self.core.handle_datagram(&data, peer, now);
+        }
+    }
+
+    fn flush(&mut self, handoffs: &mut [Vec<(Bytes, SocketAddr)>], report: &mut Report) -> io::Result<()> {
+        let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit().collect();
+        if !out.is_empty() {
+            self.io.send_batch(&out)?;
+        }
+        for cdr in self.core.poll_cdr() {
+            self.cdrs.send(cdr);
+        }
+        for (owner, queue) in handoffs.iter_mut().enumerate() {
+            if queue.is_empty() {
+                continue;
+            }
+            for item in queue.drain(..) {
+                report.handoffs_out += 1;
+                if self.shared.queues[owner].push(item).is_err() {
+                    report.handoffs_dropped += 1;
+                }
+            }
+            // One wake per owner per turn, however many messages it got.
+            let _ = self.shared.wakers[owner].wake();
+        }
+        Ok(())
+    }
+}
+
+/// A shard's progress through a graceful shutdown.
+#[derive(Debug, Default)]
+struct ShutdownState {
+    draining: bool,
+    hung_up: bool,
+    idle_since: Option<u64>,
+}
+
+impl ShutdownState {
+    /// Returns `true` when the shard may stop.
+    fn step(&mut self, core: &mut Core, shared: &Shared, now: Now) -> bool {
+        if !shared.draining.load(Ordering::Acquire) {
+            return false;
+        }
+        if !self.draining {
+            self.draining = true;
+            core.set_draining();
+        }
+        let deadline = shared.deadline_ms.load(Ordering::Acquire);
+        if !self.hung_up && now.ms >= deadline {
+            self.hung_up = true;
+            core.hangup_all(now);
+        }
+        if core.active_calls() > 0 {
+            return false;
+        }
+        let since = *self.idle_since.get_or_insert(now.ms);
+        core.held_calls() == 0 || now.ms >= since + BYE_GRACE_MS
+    }
+}
