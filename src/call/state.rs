@@ -207,9 +207,11 @@ impl Call {
         }
     }
 
-    /// Drops finished BYEs and relays.
+    /// Drops finished BYEs and relays. A non-INVITE client transaction that
+    /// has its final answer only absorbs retransmissions of it (timer K);
+    /// over UDP those are harmless strays, so a BYE in Completed is finished.
     pub fn prune(&mut self) {
-        self.byes.retain(|(_, b)| b.state() != ClientState::Terminated);
+        self.byes.retain(|(_, b)| !matches!(b.state(), ClientState::Completed | ClientState::Terminated));
         self.relays.retain(|r| {
             r.awaiting_ack
                 || r.server.state() != ServerState::Terminated
