@@ -166,6 +166,7 @@ fn lpm_fst(map: &fst::Map<Vec<u8>>, number: &[u8]) -> Option<(u32, usize)> {
 }
 
 /// Builds with `build`, printing time and the heap it kept.
+#[allow(clippy::disallowed_methods)] // a benchmark reads the clock by definition
 fn measured<T>(name: &str, n: usize, build: impl FnOnce() -> T) -> T {
     let before = LIVE.load(Ordering::Relaxed);
     let start = Instant::now();

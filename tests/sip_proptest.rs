@@ -28,7 +28,7 @@ fn exercise(m: &Message<'_>) {
         let _ = (uri.user_decoded(), uri.number_portability());
     }
     if let Ok(f) = m.from() {
-        let _ = (f.display_name(), f.uri.number_portability(), f.expires());
+        let _ = (f.display_name(), f.uri().map(|u| u.number_portability()), f.expires());
     }
 }
 

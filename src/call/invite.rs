@@ -232,7 +232,7 @@ impl Core {
         let wanted = wanted && !att.cancel_wanted;
         att.to = msg.header(HeaderName::To).and_then(|h| h.value_str().ok()).unwrap_or_default().to_owned();
         if let Some(Ok(sip::Contact::Addr(c))) = msg.contacts().next() {
-            att.target = c.uri.raw.to_owned();
+            att.target = c.uri_raw.to_owned();
         }
         if !wanted {
             return self.kill_attempt(call, i, now);
@@ -395,10 +395,10 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: String) -> 
     let text = |name| msg.header(name).and_then(|h| h.value_str().ok()).unwrap_or_default().to_owned();
     let from = msg.from().ok();
     let target = match msg.contacts().next() {
-        Some(Ok(sip::Contact::Addr(c))) => c.uri.raw.to_owned(),
-        _ => from.map(|f| f.uri.raw.to_owned()).unwrap_or_default(),
+        Some(Ok(sip::Contact::Addr(c))) => c.uri_raw.to_owned(),
+        _ => from.map(|f| f.uri_raw.to_owned()).unwrap_or_default(),
     };
-    let caller = from.and_then(|f| f.uri.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+    let caller = from.and_then(|f| f.uri().ok()?.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
     let body = build::body_of(msg).map(|(t, b)| (t.to_owned(), data.slice_ref(b)));
     ALeg {
         call_id: msg.call_id().unwrap_or_default().to_owned(),
@@ -425,7 +425,7 @@ fn a_cdr(
     now: Now,
 ) -> Cdr {
     let caller =
-        msg.from().ok().and_then(|f| f.uri.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+        msg.from().ok().and_then(|f| f.uri().ok()?.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
     Cdr {
         a_call_id: msg.call_id().unwrap_or_default().to_owned(),
         customer: snap.config.mapping_gateways[customer].name.get_ref().clone(),

@@ -234,7 +234,7 @@ impl Core {
         }
         let text = |name| msg.header(name).and_then(|h| h.value_str().ok()).unwrap_or_default();
         let target = match msg.contacts().next() {
-            Some(Ok(sip::Contact::Addr(c))) => c.uri.raw.to_owned(),
+            Some(Ok(sip::Contact::Addr(c))) => c.uri_raw.to_owned(),
             _ => format!("sip:{peer}"),
         };
         let seq = msg.cseq().map_or(1, |c| c.seq);

@@ -153,7 +153,7 @@ fn basic_call_with_topology_hiding_and_cdr() {
     assert_eq!(m.max_forwards().unwrap(), Some(69));
     assert_eq!(m.body(), SDP_A.as_bytes());
     assert!(m.call_id().unwrap().starts_with("tdm0-"));
-    assert_eq!(m.from().unwrap().uri.raw, "sip:2125550001@203.0.113.5");
+    assert_eq!(m.from().unwrap().uri_raw, "sip:2125550001@203.0.113.5");
     assert_eq!(m.vias().count(), 1);
     for secret in ["a-1@192.0.2.10", "at1", "z9hG4bKa1", "alice@", "Alice"] {
         assert!(

@@ -122,12 +122,12 @@ fn fill(s: &mut Summary, msg: &Message<'_>) {
 }
 
 fn addr(a: &NameAddr<'_>) -> AddrJson {
-    AddrJson { uri: a.uri.raw.to_owned(), tag: a.tag.map(str::to_owned) }
+    AddrJson { uri: a.uri_raw.to_owned(), tag: a.tag.map(str::to_owned) }
 }
 
 fn contact(c: Contact<'_>) -> ContactJson {
     match c {
         Contact::Wildcard => ContactJson { uri: "*".to_owned(), expires: None },
-        Contact::Addr(a) => ContactJson { uri: a.uri.raw.to_owned(), expires: a.expires() },
+        Contact::Addr(a) => ContactJson { uri: a.uri_raw.to_owned(), expires: a.expires() },
     }
 }

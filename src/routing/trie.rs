@@ -13,8 +13,10 @@
 //! - The value id of a leaf is `a` itself (a leaf has no children). An inner node
 //!   with a value keeps it in an extra slot at the head of its child block, next to
 //!   the children the walk is about to load anyway.
-//! - Nodes are laid out breadth first, so the first levels, which every lookup
-//!   visits, share a few cache lines.
+//! - Nodes are laid out breadth first, so the first levels share a few cache lines.
+//! - A jump table resolves a number's first digits (up to [`MAX_JUMP_DIGITS`], sized
+//!   to the deck) in one load, so a lookup goes straight to the deep levels. On a 3 M
+//!   deck a lookup then costs one cache miss, plus one when it goes a level deeper.
 //!
 //! The trie maps a prefix to a `u32` value id; the caller keeps the values (the
 //! "side array" of §3) and indexes it with [`Match::value`].
@@ -31,7 +33,7 @@ pub const LABEL_DIGITS: usize = 4;
 /// E.164 numbers have at most 15 digits, so this leaves room for tech prefixes.
 pub const MAX_DIGITS: usize = 32;
 
-/// Longest digit string the jump table resolves (10^6 entries of 20 bytes).
+/// Longest digit string the jump table resolves (10^6 entries of 12 bytes).
 pub const MAX_JUMP_DIGITS: usize = 6;
 
 /// Heap the jump table may take, per prefix: it is sized to the deck.
@@ -156,8 +158,6 @@ pub struct Trie {
     jumps: Vec<Jump>,
     /// How many leading digits `jumps` resolves.
     jump_digits: usize,
-    /// Walk state at the root, for numbers too short for `jumps`.
-    root: Jump,
     /// Number of prefixes.
     len: usize,
 }
@@ -166,24 +166,29 @@ impl Trie {
     /// The longest prefix of `number` present in the trie, with its value id and
     /// length. A non-digit byte in `number` ends the match there.
     pub fn longest_match(&self, number: &[u8]) -> Option<Match> {
-        let start = self.jump(number).unwrap_or(&self.root);
-        let (mut node, mut pos) = (start.node, usize::from(start.pos));
-        let mut best = Best { value: start.best_value, slot: false, len: usize::from(start.best_len) };
-        let mut known = Some(start.node_value);
-        loop {
+        let Some(jump) = self.jump(number) else { return self.walk(number, 0, 0, Best::NONE) };
+        let best = Best { value: jump.value, slot: false, len: jump.best_len() };
+        if jump.is_resume() {
+            return self.walk(number, jump.a, jump.pos(), best);
+        }
+        let node = Node { a: jump.a, meta: jump.meta & (BITMAP_MASK | HAS_VALUE) };
+        match node.child(number.get(self.jump_digits)) {
+            Some(child) => self.walk(number, child, self.jump_digits + 1, best),
+            None => best.resolve(self),
+        }
+    }
+
+    /// The node walk from node `index`, whose label starts at `pos` in `number`.
+    fn walk(&self, number: &[u8], mut index: u32, mut pos: usize, mut best: Best) -> Option<Match> {
+        while let Some(&node) = self.nodes.get(index as usize) {
             let Some(end) = node.match_label(number, pos) else { break };
             if node.has_value() {
-                best = node.best(known, end);
+                best = Best { value: node.a, slot: node.bitmap() != 0, len: end };
             }
             let Some(child) = node.child(number.get(end)) else { break };
-            let Some(&next) = self.nodes.get(child as usize) else { break };
-            (node, pos, known) = (next, end + 1, None);
+            (index, pos) = (child, end + 1);
         }
-        if best.len == 0 {
-            return None;
-        }
-        let value = if best.slot { self.nodes.get(best.value as usize)?.a } else { best.value };
-        Some(Match { value, len: best.len })
+        best.resolve(self)
     }
 
     /// The value id of exactly `prefix`, if it was inserted.
@@ -242,7 +247,6 @@ impl Trie {
 
     /// Fills `jumps`, sized to cost at most [`JUMP_BYTES_PER_PREFIX`].
     fn with_jumps(mut self) -> Self {
-        self.root = self.jump_state(0, 0, Best::NONE);
         let budget = self.len * JUMP_BYTES_PER_PREFIX;
         let fits = |k: &usize| 10usize.pow(*k as u32) * size_of::<Jump>() <= budget;
         self.jump_digits = (1..=MAX_JUMP_DIGITS).take_while(fits).last().unwrap_or(0);
@@ -262,46 +266,66 @@ impl Trie {
                 break;
             }
             let end = pos + node.label_len();
-            if end >= digits.len() {
-                return self.jump_state(index, pos, best);
+            if end > digits.len() {
+                return Jump::resume(index, pos, best);
             }
             if node.has_value() {
                 best = Best { value: self.value(index).unwrap_or(0), slot: false, len: end };
             }
+            if end == digits.len() {
+                return Jump::at_end(node, best);
+            }
             let Some(child) = node.child(digits.get(end)) else { break };
             (index, pos) = (child, end + 1);
         }
-        Jump { best_value: best.value, best_len: best.len as u8, ..Jump::default() }
-    }
-
-    /// The state "at node `index`, whose label starts at `pos`, having matched `best`".
-    fn jump_state(&self, index: u32, pos: usize, best: Best) -> Jump {
-        Jump {
-            node: self.nodes.get(index as usize).copied().unwrap_or_default(),
-            node_value: self.value(index).unwrap_or(0),
-            best_value: best.value,
-            pos: pos as u8,
-            best_len: best.len as u8,
-        }
+        Jump::resume(u32::MAX, 0, best)
     }
 }
 
-/// Where the walk stands after a number's first digits, precomputed per digit string
-/// (a level-compressed root, as DIR-24-8 does for IP routes): a lookup starts one
-/// load away from the deep, cache-missing levels instead of five or six.
+/// Where the walk stands after a number's first `jump_digits` digits, precomputed per
+/// digit string (a level-compressed root, as DIR-24-8 does for IP routes): a lookup
+/// starts one load away from the deep, cache-missing levels instead of six. 12 bytes,
+/// so the 10^6-entry table of a 3 M deck stays within the TLB's reach.
 #[derive(Clone, Copy, Debug, Default)]
 struct Jump {
-    /// Copy of the node to resume at; `Node::default()` (no label, value or child)
-    /// when the digits already left the trie.
-    node: Node,
-    /// That node's value id, if it has one (saves a load into its child block).
-    node_value: u32,
-    /// Value id of the longest match above the node.
-    best_value: u32,
-    /// Where the node's label starts in the number.
-    pos: u8,
-    /// Length of that match; 0 = none.
-    best_len: u8,
+    /// At a node's end: that node's `a` (its child block). Else the node to resume at.
+    a: u32,
+    /// Value id of the longest match so far (valid when the length is not 0).
+    value: u32,
+    /// Child bitmap and has-value flag of the node (as in [`Node`]), [`RESUME`],
+    /// the match length at [`BEST_SHIFT`] and the resume position at [`POS_SHIFT`].
+    meta: u32,
+}
+
+const RESUME: u32 = 1 << 15;
+const BEST_SHIFT: u32 = 16;
+const POS_SHIFT: u32 = 24;
+
+impl Jump {
+    /// The digits end exactly where `node`'s label does: continue with its children.
+    fn at_end(node: Node, best: Best) -> Jump {
+        let meta = node.meta & (BITMAP_MASK | HAS_VALUE) | (best.len as u32) << BEST_SHIFT;
+        Jump { a: node.a, value: best.value, meta }
+    }
+
+    /// The digits end inside the label of node `index` (which starts at `pos`), or
+    /// left the trie (`index` out of range): walk from there.
+    fn resume(index: u32, pos: usize, best: Best) -> Jump {
+        let meta = RESUME | (best.len as u32) << BEST_SHIFT | (pos as u32) << POS_SHIFT;
+        Jump { a: index, value: best.value, meta }
+    }
+
+    fn is_resume(self) -> bool {
+        self.meta & RESUME != 0
+    }
+
+    fn best_len(self) -> usize {
+        ((self.meta >> BEST_SHIFT) & 0xff) as usize
+    }
+
+    fn pos(self) -> usize {
+        (self.meta >> POS_SHIFT) as usize
+    }
 }
 
 /// The best match so far: a value id, or (`slot`) the node holding it, read at the end.
@@ -314,6 +338,15 @@ struct Best {
 
 impl Best {
     const NONE: Best = Best { value: 0, slot: false, len: 0 };
+
+    /// The match, reading the value id from its slot if needed.
+    fn resolve(self, trie: &Trie) -> Option<Match> {
+        if self.len == 0 {
+            return None;
+        }
+        let value = if self.slot { trie.nodes.get(self.value as usize)?.a } else { self.value };
+        Some(Match { value, len: self.len })
+    }
 }
 
 impl std::fmt::Debug for Trie {
@@ -373,15 +406,6 @@ impl Node {
         let spelled = digits.get(pos..).unwrap_or_default();
         let same = |(k, &byte): (usize, &u8)| u32::from(byte.wrapping_sub(b'0')) == self.label_digit(k);
         spelled.iter().take(self.label_len()).enumerate().all(same)
-    }
-
-    /// This node's value as the best match of length `len`: `known` is its value id when
-    /// the caller has it, else a leaf holds it in `a` and an inner node in slot `a`.
-    fn best(self, known: Option<u32>, len: usize) -> Best {
-        match known {
-            Some(value) => Best { value, slot: false, len },
-            None => Best { value: self.a, slot: self.bitmap() != 0, len },
-        }
     }
 
     /// Index of the child for the digit `byte`, if there is one.

@@ -2,7 +2,7 @@
 //! Refer-To (RFC 3261 §20.10, §20.20, §20.39, §25.1).
 
 use super::error::Invalid;
-use super::params::Params;
+use super::params::{Params, header_param_ok};
 use super::scan::{is_lws, is_token_byte, parse_decimal, quoted, trim, trim_start, unescape_quoted};
 use super::uri::Uri;
 use std::borrow::Cow;
@@ -15,8 +15,8 @@ pub struct NameAddr<'a> {
     pub display: Option<&'a str>,
     /// Whether the display name was a quoted string.
     pub quoted: bool,
-    /// The URI.
-    pub uri: Uri<'a>,
+    /// The URI as written (without `<>`); parsed on demand by [`NameAddr::uri`].
+    pub uri_raw: &'a str,
     /// Whether the URI was in angle brackets.
     pub bracketed: bool,
     /// Header parameters after the URI (`tag`, `expires`, `q`, ...).
@@ -49,14 +49,20 @@ impl<'a> NameAddr<'a> {
         if !bracketed && uri_raw.contains([',', '?']) {
             return Err(Invalid);
         }
-        let uri = Uri::parse(uri_raw)?;
-        let params = header_params(after)?;
-        let tag = match params.get("tag") {
-            Some(Some(t)) if t.bytes().all(is_token_byte) => Some(t),
-            None => None,
-            _ => return Err(Invalid),
-        };
-        Ok(NameAddr { display, quoted: quoted_name, uri, bracketed, params, tag })
+        let (params, tag) = header_params(after)?;
+        Ok(NameAddr { display, quoted: quoted_name, uri_raw, bracketed, params, tag })
+    }
+
+    /// The URI, parsed now (lazily: reading a tag needs no URI parse).
+    pub fn uri(&self) -> Result<Uri<'a>, Invalid> {
+        Uri::parse(self.uri_raw)
+    }
+
+    /// Parses and checks the URI too (what validation of a message needs).
+    pub fn parse_full(s: &'a str) -> Result<Self, Invalid> {
+        let a = Self::parse(s)?;
+        a.uri()?;
+        Ok(a)
     }
 
     /// The display name with quoted-pairs resolved.
@@ -98,15 +104,24 @@ fn display_name(s: &str) -> Result<(Option<&str>, bool, &str), Invalid> {
     Ok((display, false, &s[lt..]))
 }
 
-/// Text after the URI: empty, or `;`-separated generic params.
-fn header_params(after: &str) -> Result<Params<'_>, Invalid> {
+/// Text after the URI: empty, or `;`-separated generic params, checked in
+/// one pass that also picks out the tag (a token, first occurrence).
+fn header_params(after: &str) -> Result<(Params<'_>, Option<&str>), Invalid> {
     let after = trim_start(after);
     if after.is_empty() {
-        return Ok(Params::default());
+        return Ok((Params::default(), None));
     }
-    let raw = after.strip_prefix(';').ok_or(Invalid)?;
-    let params = Params::from_raw(raw);
-    if params.header_params_ok() { Ok(params) } else { Err(Invalid) }
+    let params = Params::from_raw(after.strip_prefix(';').ok_or(Invalid)?);
+    let mut tag = None;
+    for (name, value) in params.iter() {
+        if !header_param_ok(name, value) {
+            return Err(Invalid);
+        }
+        if tag.is_none() && name.eq_ignore_ascii_case("tag") {
+            tag = Some(value.filter(|t| t.bytes().all(is_token_byte)).ok_or(Invalid)?);
+        }
+    }
+    Ok((params, tag))
 }
 
 /// A qvalue: `0[.ddd]` or `1[.000]` (RFC 3261 §25.1).
@@ -128,17 +143,17 @@ mod tests {
     fn forms() {
         let a = NameAddr::parse(r#" "J Rosenberg \\\""  <sip:jdrosen@example.com> ; tag = 98asjd8"#).unwrap();
         assert_eq!(a.display_name().as_deref(), Some(r#"J Rosenberg \""#));
-        assert_eq!(a.uri.raw, "sip:jdrosen@example.com");
+        assert_eq!(a.uri_raw, "sip:jdrosen@example.com");
         assert_eq!(a.tag, Some("98asjd8"));
         let a = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
         assert_eq!(a.display, Some("caller"));
         let a = NameAddr::parse("sip:user@example.com ;\r\n tag=1").unwrap();
-        assert_eq!(a.uri.raw, "sip:user@example.com");
+        assert_eq!(a.uri_raw, "sip:user@example.com");
         assert_eq!(a.tag, Some("1"));
         let a = NameAddr::parse("token1~` token2'+_ token3*%!.- <sip:mundane@example.com>").unwrap();
         assert_eq!(a.display, Some("token1~` token2'+_ token3*%!.-"));
         let a = NameAddr::parse("isbn:2983792873").unwrap();
-        assert!(!a.uri.is_sip());
+        assert!(!a.uri().unwrap().is_sip());
     }
 
     #[test]

@@ -14,6 +14,9 @@ macro_rules! header_names {
         }
 
         impl HeaderName {
+            /// Every known header name.
+            pub const KNOWN: &'static [HeaderName] = &[$( HeaderName::$var, )*];
+
             /// The canonical spelling, as tandem writes it.
             pub fn as_str(self) -> &'static str {
                 match self { $( Self::$var => $canon, )* Self::Other => "Extension" }
@@ -34,9 +37,6 @@ macro_rules! header_names {
                 match self { $( Self::$var => concat!("Duplicate ", $canon, " Header"), )* Self::Other => "Duplicate Header" }
             }
 
-            fn from_lower(name: &[u8]) -> Self {
-                match name { $( $lower => Self::$var, )* _ => Self::Other }
-            }
         }
     };
 }
@@ -113,7 +113,32 @@ impl HeaderName {
 }
 
 /// Longest known header name; longer names are extension headers.
-const MAX_KNOWN_LEN: usize = 24;
+const MAX_KNOWN_LEN: usize = 19;
+
+/// Known names grouped by length, so classifying a name compares it with a
+/// handful of candidates at most (generated from the list above).
+static BY_LEN: [&[(&[u8], HeaderName)]; MAX_KNOWN_LEN + 1] = [
+    &[],
+    &[],
+    &[(b"to", HeaderName::To)],
+    &[(b"via", HeaderName::Via)],
+    &[(b"cseq", HeaderName::CSeq), (b"date", HeaderName::Date), (b"from", HeaderName::From)],
+    &[(b"allow", HeaderName::Allow), (b"event", HeaderName::Event), (b"route", HeaderName::Route)],
+    &[(b"accept", HeaderName::Accept)],
+    &[(b"call-id", HeaderName::CallId), (b"contact", HeaderName::Contact), (b"expires", HeaderName::Expires), (b"privacy", HeaderName::Privacy), (b"require", HeaderName::Require), (b"subject", HeaderName::Subject)],
+    &[(b"identity", HeaderName::Identity), (b"refer-to", HeaderName::ReferTo)],
+    &[(b"supported", HeaderName::Supported)],
+    &[(b"user-agent", HeaderName::UserAgent)],
+    &[(b"min-expires", HeaderName::MinExpires), (b"referred-by", HeaderName::ReferredBy), (b"unsupported", HeaderName::Unsupported)],
+    &[(b"allow-events", HeaderName::AllowEvents), (b"content-type", HeaderName::ContentType), (b"max-forwards", HeaderName::MaxForwards), (b"record-route", HeaderName::RecordRoute)],
+    &[(b"authorization", HeaderName::Authorization), (b"identity-info", HeaderName::IdentityInfo), (b"proxy-require", HeaderName::ProxyRequire)],
+    &[(b"accept-contact", HeaderName::AcceptContact), (b"content-length", HeaderName::ContentLength), (b"reject-contact", HeaderName::RejectContact)],
+    &[(b"accept-encoding", HeaderName::AcceptEncoding), (b"session-expires", HeaderName::SessionExpires)],
+    &[(b"content-encoding", HeaderName::ContentEncoding), (b"www-authenticate", HeaderName::WwwAuthenticate)],
+    &[],
+    &[(b"proxy-authenticate", HeaderName::ProxyAuthenticate)],
+    &[(b"proxy-authorization", HeaderName::ProxyAuthorization), (b"request-disposition", HeaderName::RequestDisposition)],
+];
 
 impl HeaderName {
     /// Classifies a raw header name, case-insensitively, compact forms included.
@@ -123,11 +148,9 @@ impl HeaderName {
             1 => Self::from_compact(raw[0].to_ascii_lowercase()),
             n if n > MAX_KNOWN_LEN => Self::Other,
             n => {
-                let mut lower = [0u8; MAX_KNOWN_LEN];
-                for (d, s) in lower.iter_mut().zip(raw) {
-                    *d = s.to_ascii_lowercase();
-                }
-                Self::from_lower(&lower[..n])
+                // Compare only against known names of the same length.
+                let candidates = BY_LEN.get(n).copied().unwrap_or(&[]);
+                candidates.iter().find(|(name, _)| raw.eq_ignore_ascii_case(name)).map_or(Self::Other, |&(_, h)| h)
             }
         }
     }
@@ -161,6 +184,14 @@ mod tests {
         assert_eq!(HeaderName::parse(b"C%6Fntact"), HeaderName::Other);
         assert_eq!(HeaderName::parse(b"q"), HeaderName::Other);
         assert_eq!(HeaderName::parse(b""), HeaderName::Other);
+    }
+
+    #[test]
+    fn every_known_name_round_trips() {
+        for &h in HeaderName::KNOWN {
+            assert_eq!(HeaderName::parse(h.as_str().as_bytes()), h, "{}", h.as_str());
+            assert_eq!(HeaderName::parse(h.as_str().to_ascii_uppercase().as_bytes()), h);
+        }
     }
 
     #[test]

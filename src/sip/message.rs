@@ -154,13 +154,12 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
         return parse_status_line(line);
     }
     let line = std::str::from_utf8(line).map_err(|_| ParseError::BadStartLine)?;
-    let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ParseError::BadStartLine);
-    };
-    if method.is_empty() || uri.is_empty() || version.is_empty() {
+    // Exactly `Method SP Request-URI SP SIP-Version`: single spaces, nothing after.
+    let b = line.as_bytes();
+    let sp1 = memchr::memchr(b' ', b).ok_or(ParseError::BadStartLine)?;
+    let sp2 = sp1 + 1 + memchr::memchr(b' ', &b[sp1 + 1..]).ok_or(ParseError::BadStartLine)?;
+    let (method, uri, version) = (&line[..sp1], &line[sp1 + 1..sp2], &line[sp2 + 1..]);
+    if method.is_empty() || uri.is_empty() || version.is_empty() || version.contains(' ') {
         return Err(ParseError::BadStartLine);
     }
     let method = Method::parse(method).ok_or(ParseError::BadMethod)?;
@@ -323,12 +322,12 @@ impl<'a> Message<'a> {
 
     /// Every Route value in order.
     pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
-        self.list(HeaderName::Route, NameAddr::parse)
+        self.list(HeaderName::Route, NameAddr::parse_full)
     }
 
     /// Every Record-Route value in order.
     pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
-        self.list(HeaderName::RecordRoute, NameAddr::parse)
+        self.list(HeaderName::RecordRoute, NameAddr::parse_full)
     }
 
     /// Comma-separated values of every header `name`, each parsed by `f`.
@@ -421,8 +420,9 @@ impl<'a> Message<'a> {
             return Err(ParseError::CSeqMismatch);
         }
         self.call_id()?;
-        self.from()?;
-        self.to()?;
+        for (name, addr) in [(H::From, self.from()?), (H::To, self.to()?)] {
+            addr.uri().map_err(|_| ParseError::BadHeader(name))?;
+        }
         self.vias().try_for_each(|v| v.map(drop))?;
         self.max_forwards()?;
         self.expires()?;
@@ -474,7 +474,7 @@ fn parse_contact(s: &str) -> Result<Contact<'_>, Invalid> {
     if trim(s) == "*" {
         return Ok(Contact::Wildcard);
     }
-    let addr = NameAddr::parse(s)?;
+    let addr = NameAddr::parse_full(s)?;
     if addr.params.get("expires").is_some() && addr.expires().is_none() {
         return Err(Invalid);
     }

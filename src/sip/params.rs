@@ -1,13 +1,50 @@
 //! `;name=value` parameter lists, for header fields (`generic-param`) and for
-//! URIs (`uri-parameter`), parsed lazily from the borrowed text.
+//! URIs (`uri-parameter`), parsed lazily from the borrowed text in one pass.
 
-use super::scan::{find_top, is_token, is_token_byte, quoted, split_top, trim, unquote};
+use super::scan::{class, find_top, is_token, is_token_byte, quoted, quoted_end, trim, unquote};
 use std::borrow::Cow;
 
 /// The parameters after a `;`, borrowed. Empty when there was no `;`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Params<'a> {
     raw: Option<&'a str>,
+}
+
+/// Iterator over `(name, value)` pairs; see [`Params::iter`].
+#[derive(Clone, Debug)]
+pub struct Iter<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, Option<&'a str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.rest?;
+        let end = param_end(s.as_bytes());
+        let piece = &s[..end];
+        self.rest = s.get(end + 1..).filter(|_| end < s.len());
+        Some(match memchr::memchr(b'=', piece.as_bytes()) {
+            Some(i) => (trim(&piece[..i]), Some(trim(&piece[i + 1..]))),
+            None => (trim(piece), None),
+        })
+    }
+}
+
+/// End of one parameter: the next `;` outside a quoted string (or the end).
+fn param_end(s: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(off) = memchr::memchr2(b';', b'"', &s[i..]) {
+        let at = i + off;
+        if s[at] == b';' {
+            return at;
+        }
+        match quoted_end(s, at) {
+            Some(close) => i = close + 1,
+            None => return s.len(),
+        }
+    }
+    s.len()
 }
 
 impl<'a> Params<'a> {
@@ -35,12 +72,8 @@ impl<'a> Params<'a> {
     }
 
     /// Every `(name, value)` pair in order; names and values trimmed.
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
-        let pieces = self.raw.map(|r| split_top(r, b';'));
-        pieces.into_iter().flatten().map(|p| match p.find('=') {
-            Some(i) => (trim(&p[..i]), Some(trim(&p[i + 1..]))),
-            None => (trim(p), None),
-        })
+    pub fn iter(&self) -> Iter<'a> {
+        Iter { rest: self.raw }
     }
 
     /// The first parameter named `name` (case-insensitive): `Some(None)` for a
@@ -62,7 +95,7 @@ impl<'a> Params<'a> {
     /// Header-field params (RFC 3261 `generic-param`): a token name and, after
     /// `=`, a token, a host or a quoted string.
     pub fn header_params_ok(&self) -> bool {
-        self.iter().all(|(n, v)| is_token(n) && v.is_none_or(gen_value_ok))
+        self.iter().all(|(n, v)| header_param_ok(n, v))
     }
 
     /// URI params (RFC 3261 `uri-parameter`): no white space, escapes allowed.
@@ -70,6 +103,11 @@ impl<'a> Params<'a> {
         self.iter().all(|(n, v)| paramchars_ok(n) && v.is_none_or(paramchars_ok))
             && self.raw.is_none_or(|r| !r.bytes().any(|b| b.is_ascii_whitespace()))
     }
+}
+
+/// One `generic-param`.
+pub fn header_param_ok(name: &str, value: Option<&str>) -> bool {
+    is_token(name) && value.is_none_or(gen_value_ok)
 }
 
 fn gen_value_ok(v: &str) -> bool {
@@ -81,7 +119,7 @@ fn gen_value_ok(v: &str) -> bool {
 
 /// RFC 3261 `paramchar`: unreserved / escaped / `[ ] / : & + $`.
 fn paramchars_ok(s: &str) -> bool {
-    !s.is_empty() && super::uri::chars_ok(s, b"[]/:&+$")
+    !s.is_empty() && super::uri::chars_ok(s, class::PARAM)
 }
 
 #[cfg(test)]
@@ -116,5 +154,6 @@ mod tests {
         assert_eq!(p.value("a").as_deref(), Some(r#"semi;colon "q""#));
         assert_eq!(p.get("b"), Some(Some("[2001:db8::1]")));
         assert!(p.header_params_ok());
+        assert_eq!(p.iter().count(), 2);
     }
 }

@@ -5,10 +5,76 @@
 
 use std::borrow::Cow;
 
+/// Byte classes (RFC 3261 §25.1), one table lookup per byte.
+pub mod class {
+    /// `token`
+    pub const TOKEN: u8 = 1;
+    /// `unreserved`: alphanum and `-_.!~*'()`
+    pub const UNRESERVED: u8 = 2;
+    /// Linear white space (SP, HT, CR, LF).
+    pub const LWS: u8 = 4;
+    /// `user-unreserved`: `&=+$,;?/`
+    pub const USER: u8 = 8;
+    /// `param-unreserved`: `[]/:&+$`
+    pub const PARAM: u8 = 16;
+    /// password extras: `&=+$,`
+    pub const PASSWORD: u8 = 32;
+    /// `hnv-unreserved` and header separators: `[]/?:+$=&`
+    pub const HEADER: u8 = 64;
+    /// `%`, which must start an escape inside URIs.
+    pub const ESCAPE: u8 = 128;
+}
+
+const fn build_classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alnum = c.is_ascii_alphanumeric();
+        let mut v = 0;
+        if alnum || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~') {
+            v |= class::TOKEN;
+        }
+        if alnum || matches!(c, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')') {
+            v |= class::UNRESERVED;
+        }
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            v |= class::LWS;
+        }
+        if matches!(c, b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/') {
+            v |= class::USER;
+        }
+        if matches!(c, b'[' | b']' | b'/' | b':' | b'&' | b'+' | b'$') {
+            v |= class::PARAM;
+        }
+        if matches!(c, b'&' | b'=' | b'+' | b'$' | b',') {
+            v |= class::PASSWORD;
+        }
+        if matches!(c, b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'=' | b'&') {
+            v |= class::HEADER;
+        }
+        if c == b'%' {
+            v |= class::ESCAPE;
+        }
+        t[b] = v;
+        b += 1;
+    }
+    t
+}
+
+/// The class bits of every byte.
+pub static CLASSES: [u8; 256] = build_classes();
+
+/// `true` when `b` is in any of the classes in `mask`.
+#[inline]
+pub fn is(b: u8, mask: u8) -> bool {
+    CLASSES[b as usize] & mask != 0
+}
+
 /// RFC 3261 `token` characters.
+#[inline]
 pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+    is(b, class::TOKEN)
 }
 
 /// A non-empty string of token characters.
@@ -17,35 +83,31 @@ pub fn is_token(s: &str) -> bool {
 }
 
 /// Linear white space, folding included.
+#[inline]
 pub fn is_lws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+    is(b, class::LWS)
 }
 
 /// Trims linear white space from both ends.
 pub fn trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| !is_lws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| !is_lws(c)).map_or(start, |e| e + 1);
+    // LWS bytes are ASCII, so both cuts fall on character boundaries.
+    &s[start..end.max(start)]
 }
 
 /// Trims linear white space from the start.
 pub fn trim_start(s: &str) -> &str {
-    s.trim_start_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let start = s.bytes().position(|c| !is_lws(c)).unwrap_or(s.len());
+    &s[start..]
 }
 
 /// Byte-level trim of linear white space.
-pub fn trim_bytes(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if !is_lws(*first) {
-            break;
-        }
-        s = rest;
-    }
-    while let [rest @ .., last] = s {
-        if !is_lws(*last) {
-            break;
-        }
-        s = rest;
-    }
-    s
+pub fn trim_bytes(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&c| !is_lws(c)).unwrap_or(s.len());
+    let end = s.iter().rposition(|&c| !is_lws(c)).map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
 }
 
 /// Splits `s` on `sep` where it is not inside a quoted string or `<...>`.
@@ -83,16 +145,13 @@ impl<'a> Iterator for SplitTop<'a> {
 /// Position of the first `sep` outside quoted strings and angle brackets.
 pub fn find_top(s: &[u8], sep: u8) -> Option<usize> {
     let mut i = 0;
-    let mut in_angle = false;
-    while i < s.len() {
-        match s[i] {
-            b'"' if !in_angle => i = quoted_end(s, i)?,
-            b'<' if !in_angle => in_angle = true,
-            b'>' if in_angle => in_angle = false,
-            b if b == sep && !in_angle => return Some(i),
-            _ => {}
+    while let Some(off) = memchr::memchr3(sep, b'"', b'<', &s[i..]) {
+        let at = i + off;
+        match s[at] {
+            b if b == sep => return Some(at),
+            b'"' => i = quoted_end(s, at)? + 1,
+            _ => i = at + 1 + memchr::memchr(b'>', &s[at + 1..])? + 1,
         }
-        i += 1;
     }
     None
 }

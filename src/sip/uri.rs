@@ -3,7 +3,7 @@
 
 use super::error::Invalid;
 use super::params::Params;
-use super::scan::{escapes_ok, parse_decimal, percent_decode};
+use super::scan::{CLASSES, class, escapes_ok, parse_decimal, percent_decode};
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -135,13 +135,18 @@ fn empty<'a>(raw: &'a str, scheme: Scheme<'a>) -> Uri<'a> {
     }
 }
 
-/// RFC 3261 `unreserved` plus the given extra characters, and `%HH` escapes.
-pub(crate) fn chars_ok(s: &str, extra: &[u8]) -> bool {
-    s.bytes().all(|b| {
-        b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'%')
-            || extra.contains(&b)
-    }) && escapes_ok(s)
+/// RFC 3261 `unreserved` plus the classes in `extra`, and `%HH` escapes.
+pub(crate) fn chars_ok(s: &str, extra: u8) -> bool {
+    let mask = class::UNRESERVED | class::ESCAPE | extra;
+    let mut escapes = false;
+    for b in s.bytes() {
+        let c = CLASSES[b as usize];
+        if c & mask == 0 {
+            return false;
+        }
+        escapes |= c & class::ESCAPE != 0;
+    }
+    !escapes || escapes_ok(s)
 }
 
 fn parse_sip<'a>(raw: &'a str, scheme: Scheme<'a>, rest: &'a str) -> Result<Uri<'a>, Invalid> {
@@ -153,18 +158,18 @@ fn parse_sip<'a>(raw: &'a str, scheme: Scheme<'a>, rest: &'a str) -> Result<Uri<
     if let Some(ui) = userinfo {
         parse_userinfo(&mut uri, ui)?;
     }
-    let (rest, headers) = match rest.find('?') {
+    let (rest, headers) = match memchr::memchr(b'?', rest.as_bytes()) {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
     if let Some(h) = headers {
         // hnv-unreserved / unreserved / escaped, joined by `=` and `&`.
-        if h.is_empty() || !chars_ok(h, b"[]/?:+$=&") {
+        if h.is_empty() || !chars_ok(h, class::HEADER) {
             return Err(Invalid);
         }
     }
     uri.headers = headers;
-    let (hostport, params) = match rest.find(';') {
+    let (hostport, params) = match memchr::memchr(b';', rest.as_bytes()) {
         Some(i) => (&rest[..i], Params::from_raw(&rest[i + 1..])),
         None => (rest, Params::default()),
     };
@@ -178,18 +183,18 @@ fn parse_sip<'a>(raw: &'a str, scheme: Scheme<'a>, rest: &'a str) -> Result<Uri<
 }
 
 fn parse_userinfo<'a>(uri: &mut Uri<'a>, ui: &'a str) -> Result<(), Invalid> {
-    let (user_all, password) = match ui.find(':') {
+    let (user_all, password) = match memchr::memchr(b':', ui.as_bytes()) {
         Some(i) => (&ui[..i], Some(&ui[i + 1..])),
         None => (ui, None),
     };
     // user-unreserved = & = + $ , ; ? /
-    if user_all.is_empty() || !chars_ok(user_all, b"&=+$,;?/") {
+    if user_all.is_empty() || !chars_ok(user_all, class::USER) {
         return Err(Invalid);
     }
-    if password.is_some_and(|p| !chars_ok(p, b"&=+$,")) {
+    if password.is_some_and(|p| !chars_ok(p, class::PASSWORD)) {
         return Err(Invalid);
     }
-    let (user, user_params) = match user_all.find(';') {
+    let (user, user_params) = match memchr::memchr(b';', user_all.as_bytes()) {
         Some(i) => (&user_all[..i], Params::from_raw(&user_all[i + 1..])),
         None => (user_all, Params::default()),
     };

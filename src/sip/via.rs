@@ -1,7 +1,7 @@
 //! The Via header (RFC 3261 §20.42, §18.2.1 `received`, RFC 3581 `rport`).
 
 use super::error::Invalid;
-use super::params::Params;
+use super::params::{Params, header_param_ok};
 use super::scan::{is_lws, is_token, parse_decimal, trim, trim_start};
 use super::uri::{Host, parse_host, parse_ipv6};
 
@@ -44,9 +44,6 @@ impl<'a> Via<'a> {
         }
         let (sent_by, params) = Params::split(trim_start(s));
         let (host_raw, port) = sent_by_parts(trim(sent_by))?;
-        if !params.header_params_ok() {
-            return Err(Invalid);
-        }
         let mut via = Via {
             protocol,
             version,
@@ -64,8 +61,12 @@ impl<'a> Via<'a> {
         Ok(via)
     }
 
+    /// Checks every parameter and picks out the ones tandem uses, in one pass.
     fn known_params(&mut self) -> Result<(), Invalid> {
         for (name, value) in self.params.iter() {
+            if !header_param_ok(name, value) {
+                return Err(Invalid);
+            }
             if name.eq_ignore_ascii_case("branch") {
                 self.branch = Some(value.filter(|v| is_token(v)).ok_or(Invalid)?);
             } else if name.eq_ignore_ascii_case("received") {
