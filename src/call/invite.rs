@@ -398,7 +398,8 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: String) -> 
         Some(Ok(sip::Contact::Addr(c))) => c.uri_raw.to_owned(),
         _ => from.map(|f| f.uri_raw.to_owned()).unwrap_or_default(),
     };
-    let caller = from.and_then(|f| f.uri().ok()?.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+    let caller =
+        from.and_then(|f| f.uri().ok()?.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
     let body = build::body_of(msg).map(|(t, b)| (t.to_owned(), data.slice_ref(b)));
     ALeg {
         call_id: msg.call_id().unwrap_or_default().to_owned(),
@@ -424,8 +425,11 @@ fn a_cdr(
     dialed: &str,
     now: Now,
 ) -> Cdr {
-    let caller =
-        msg.from().ok().and_then(|f| f.uri().ok()?.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+    let caller = msg
+        .from()
+        .ok()
+        .and_then(|f| f.uri().ok()?.user_decoded())
+        .map(|u| String::from_utf8_lossy(&u).into_owned());
     Cdr {
         a_call_id: msg.call_id().unwrap_or_default().to_owned(),
         customer: snap.config.mapping_gateways[customer].name.get_ref().clone(),

@@ -115,31 +115,6 @@ impl HeaderName {
 /// Longest known header name; longer names are extension headers.
 const MAX_KNOWN_LEN: usize = 19;
 
-/// Known names grouped by length, so classifying a name compares it with a
-/// handful of candidates at most (generated from the list above).
-static BY_LEN: [&[(&[u8], HeaderName)]; MAX_KNOWN_LEN + 1] = [
-    &[],
-    &[],
-    &[(b"to", HeaderName::To)],
-    &[(b"via", HeaderName::Via)],
-    &[(b"cseq", HeaderName::CSeq), (b"date", HeaderName::Date), (b"from", HeaderName::From)],
-    &[(b"allow", HeaderName::Allow), (b"event", HeaderName::Event), (b"route", HeaderName::Route)],
-    &[(b"accept", HeaderName::Accept)],
-    &[(b"call-id", HeaderName::CallId), (b"contact", HeaderName::Contact), (b"expires", HeaderName::Expires), (b"privacy", HeaderName::Privacy), (b"require", HeaderName::Require), (b"subject", HeaderName::Subject)],
-    &[(b"identity", HeaderName::Identity), (b"refer-to", HeaderName::ReferTo)],
-    &[(b"supported", HeaderName::Supported)],
-    &[(b"user-agent", HeaderName::UserAgent)],
-    &[(b"min-expires", HeaderName::MinExpires), (b"referred-by", HeaderName::ReferredBy), (b"unsupported", HeaderName::Unsupported)],
-    &[(b"allow-events", HeaderName::AllowEvents), (b"content-type", HeaderName::ContentType), (b"max-forwards", HeaderName::MaxForwards), (b"record-route", HeaderName::RecordRoute)],
-    &[(b"authorization", HeaderName::Authorization), (b"identity-info", HeaderName::IdentityInfo), (b"proxy-require", HeaderName::ProxyRequire)],
-    &[(b"accept-contact", HeaderName::AcceptContact), (b"content-length", HeaderName::ContentLength), (b"reject-contact", HeaderName::RejectContact)],
-    &[(b"accept-encoding", HeaderName::AcceptEncoding), (b"session-expires", HeaderName::SessionExpires)],
-    &[(b"content-encoding", HeaderName::ContentEncoding), (b"www-authenticate", HeaderName::WwwAuthenticate)],
-    &[],
-    &[(b"proxy-authenticate", HeaderName::ProxyAuthenticate)],
-    &[(b"proxy-authorization", HeaderName::ProxyAuthorization), (b"request-disposition", HeaderName::RequestDisposition)],
-];
-
 impl HeaderName {
     /// Classifies a raw header name, case-insensitively, compact forms included.
     pub fn parse(raw: &[u8]) -> Self {
@@ -147,11 +122,54 @@ impl HeaderName {
             0 => Self::Other,
             1 => Self::from_compact(raw[0].to_ascii_lowercase()),
             n if n > MAX_KNOWN_LEN => Self::Other,
-            n => {
-                // Compare only against known names of the same length.
-                let candidates = BY_LEN.get(n).copied().unwrap_or(&[]);
-                candidates.iter().find(|(name, _)| raw.eq_ignore_ascii_case(name)).map_or(Self::Other, |&(_, h)| h)
-            }
+            _ => Self::from_long(raw),
+        }
+    }
+
+    /// Long names by length and first letter, then one comparison
+    /// (generated from the list above).
+    fn from_long(raw: &[u8]) -> Self {
+        match (raw.len(), raw[0].to_ascii_lowercase()) {
+            (2, b't') if raw.eq_ignore_ascii_case(b"to") => Self::To,
+            (3, b'v') if raw.eq_ignore_ascii_case(b"via") => Self::Via,
+            (4, b'c') if raw.eq_ignore_ascii_case(b"cseq") => Self::CSeq,
+            (4, b'd') if raw.eq_ignore_ascii_case(b"date") => Self::Date,
+            (4, b'f') if raw.eq_ignore_ascii_case(b"from") => Self::From,
+            (5, b'a') if raw.eq_ignore_ascii_case(b"allow") => Self::Allow,
+            (5, b'e') if raw.eq_ignore_ascii_case(b"event") => Self::Event,
+            (5, b'r') if raw.eq_ignore_ascii_case(b"route") => Self::Route,
+            (6, b'a') if raw.eq_ignore_ascii_case(b"accept") => Self::Accept,
+            (7, b'c') if raw.eq_ignore_ascii_case(b"call-id") => Self::CallId,
+            (7, b'c') if raw.eq_ignore_ascii_case(b"contact") => Self::Contact,
+            (7, b'e') if raw.eq_ignore_ascii_case(b"expires") => Self::Expires,
+            (7, b'p') if raw.eq_ignore_ascii_case(b"privacy") => Self::Privacy,
+            (7, b'r') if raw.eq_ignore_ascii_case(b"require") => Self::Require,
+            (7, b's') if raw.eq_ignore_ascii_case(b"subject") => Self::Subject,
+            (8, b'i') if raw.eq_ignore_ascii_case(b"identity") => Self::Identity,
+            (8, b'r') if raw.eq_ignore_ascii_case(b"refer-to") => Self::ReferTo,
+            (9, b's') if raw.eq_ignore_ascii_case(b"supported") => Self::Supported,
+            (10, b'u') if raw.eq_ignore_ascii_case(b"user-agent") => Self::UserAgent,
+            (11, b'm') if raw.eq_ignore_ascii_case(b"min-expires") => Self::MinExpires,
+            (11, b'r') if raw.eq_ignore_ascii_case(b"referred-by") => Self::ReferredBy,
+            (11, b'u') if raw.eq_ignore_ascii_case(b"unsupported") => Self::Unsupported,
+            (12, b'a') if raw.eq_ignore_ascii_case(b"allow-events") => Self::AllowEvents,
+            (12, b'c') if raw.eq_ignore_ascii_case(b"content-type") => Self::ContentType,
+            (12, b'm') if raw.eq_ignore_ascii_case(b"max-forwards") => Self::MaxForwards,
+            (12, b'r') if raw.eq_ignore_ascii_case(b"record-route") => Self::RecordRoute,
+            (13, b'a') if raw.eq_ignore_ascii_case(b"authorization") => Self::Authorization,
+            (13, b'i') if raw.eq_ignore_ascii_case(b"identity-info") => Self::IdentityInfo,
+            (13, b'p') if raw.eq_ignore_ascii_case(b"proxy-require") => Self::ProxyRequire,
+            (14, b'a') if raw.eq_ignore_ascii_case(b"accept-contact") => Self::AcceptContact,
+            (14, b'c') if raw.eq_ignore_ascii_case(b"content-length") => Self::ContentLength,
+            (14, b'r') if raw.eq_ignore_ascii_case(b"reject-contact") => Self::RejectContact,
+            (15, b'a') if raw.eq_ignore_ascii_case(b"accept-encoding") => Self::AcceptEncoding,
+            (15, b's') if raw.eq_ignore_ascii_case(b"session-expires") => Self::SessionExpires,
+            (16, b'c') if raw.eq_ignore_ascii_case(b"content-encoding") => Self::ContentEncoding,
+            (16, b'w') if raw.eq_ignore_ascii_case(b"www-authenticate") => Self::WwwAuthenticate,
+            (18, b'p') if raw.eq_ignore_ascii_case(b"proxy-authenticate") => Self::ProxyAuthenticate,
+            (19, b'p') if raw.eq_ignore_ascii_case(b"proxy-authorization") => Self::ProxyAuthorization,
+            (19, b'r') if raw.eq_ignore_ascii_case(b"request-disposition") => Self::RequestDisposition,
+            _ => Self::Other,
         }
     }
 

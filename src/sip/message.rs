@@ -127,14 +127,14 @@ fn folded_line_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
 }
 
 fn parse_header_line(line: &[u8]) -> Result<Header<'_>, ParseError> {
-    let colon = memchr::memchr(b':', line).ok_or(ParseError::BadHeaderLine)?;
-    let mut raw_name = &line[..colon];
-    while let [rest @ .., b' ' | b'\t'] = raw_name {
-        raw_name = rest;
-    }
-    if raw_name.is_empty() || !raw_name.iter().all(|&b| is_token_byte(b)) {
+    // The name is a token; SP/HT may precede the colon (RFC 3261 HCOLON).
+    let name_end = line.iter().position(|&b| !is_token_byte(b)).unwrap_or(line.len());
+    let colon = name_end
+        + line[name_end..].iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(line.len() - name_end);
+    if name_end == 0 || line.get(colon) != Some(&b':') {
         return Err(ParseError::BadHeaderLine);
     }
+    let raw_name = &line[..name_end];
     let value = trim_bytes(&line[colon + 1..]);
     Ok(Header { name: HeaderName::parse(raw_name), raw_name, value })
 }
