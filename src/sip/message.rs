@@ -80,9 +80,13 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     }
     // §7.5: CRLFs before the start line are ignored (keep-alives).
     let mut pos = buf.iter().position(|b| !matches!(b, b'\r' | b'\n')).ok_or(ParseError::Incomplete)?;
-    let (line, next) = line_at(buf, pos).ok_or(ParseError::Incomplete)?;
-    let start = parse_start_line(line)?;
-    pos = next;
+    // One SIMD scan for line ends, shared by every line.
+    let mut newlines = memchr::Memchr::new(b'\n', &buf[pos..]);
+    let base = pos;
+    let mut next_nl = move || newlines.next().map(|o| base + o);
+    let nl = next_nl().ok_or(ParseError::Incomplete)?;
+    let start = parse_start_line(strip_cr(&buf[pos..nl]))?;
+    pos = nl + 1;
     let mut headers = Vec::with_capacity(16);
     let mut content_length = None;
     let body_start = loop {
@@ -92,8 +96,12 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
             Some([]) | None => return Err(ParseError::Incomplete),
             Some(_) => {}
         }
-        let (line, next) = folded_line_at(buf, pos).ok_or(ParseError::Incomplete)?;
-        let header = parse_header_line(line)?;
+        let mut nl = next_nl().ok_or(ParseError::Incomplete)?;
+        // Continuation lines (starting with SP or HT) fold into this header.
+        while matches!(buf.get(nl + 1), Some(b' ' | b'\t')) {
+            nl = next_nl().ok_or(ParseError::Incomplete)?;
+        }
+        let header = parse_header_line(strip_cr(&buf[pos..nl]))?;
         if header.name == HeaderName::ContentLength && content_length.is_none() {
             content_length = Some(header.value);
         }
@@ -101,29 +109,16 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
             return Err(ParseError::TooManyHeaders);
         }
         headers.push(header);
-        pos = next;
+        pos = nl + 1;
     };
     let body = frame_body(&buf[body_start..], content_length)?;
     let end = body_start + body.len();
     Ok(Message { buf: &buf[..end], start, headers, body })
 }
 
-/// The line starting at `pos` without its CRLF (or bare LF), and the next position.
-fn line_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let nl = pos + memchr::memchr(b'\n', &buf[pos..])?;
-    let end = if nl > pos && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
-    Some((&buf[pos..end], nl + 1))
-}
-
-/// Like [`line_at`], joining continuation lines that start with SP or HT.
-fn folded_line_at(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let (mut line, mut next) = line_at(buf, pos)?;
-    while matches!(buf.get(next), Some(b' ' | b'\t')) {
-        let (cont, after) = line_at(buf, next)?;
-        line = &buf[pos..next + cont.len()];
-        next = after;
-    }
-    Some((line, next))
+/// A line without its trailing CR (the LF is already cut off).
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 fn parse_header_line(line: &[u8]) -> Result<Header<'_>, ParseError> {

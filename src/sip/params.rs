@@ -1,7 +1,7 @@
 //! `;name=value` parameter lists, for header fields (`generic-param`) and for
 //! URIs (`uri-parameter`), parsed lazily from the borrowed text in one pass.
 
-use super::scan::{class, find_top, is_token, is_token_byte, quoted, quoted_end, trim, unquote};
+use super::scan::{class, find_byte, find_top, is_token, is_token_byte, quoted, quoted_end, trim, unquote};
 use std::borrow::Cow;
 
 /// The parameters after a `;`, borrowed. Empty when there was no `;`.
@@ -24,7 +24,7 @@ impl<'a> Iterator for Iter<'a> {
         let end = param_end(s.as_bytes());
         let piece = &s[..end];
         self.rest = s.get(end + 1..).filter(|_| end < s.len());
-        Some(match memchr::memchr(b'=', piece.as_bytes()) {
+        Some(match find_byte(piece.as_bytes(), b'=') {
             Some(i) => (trim(&piece[..i]), Some(trim(&piece[i + 1..]))),
             None => (trim(piece), None),
         })
@@ -34,7 +34,7 @@ impl<'a> Iterator for Iter<'a> {
 /// End of one parameter: the next `;` outside a quoted string (or the end).
 fn param_end(s: &[u8]) -> usize {
     let mut i = 0;
-    while let Some(off) = memchr::memchr2(b';', b'"', &s[i..]) {
+    while let Some(off) = s[i..].iter().position(|&b| b == b';' || b == b'"') {
         let at = i + off;
         if s[at] == b';' {
             return at;

@@ -3,7 +3,7 @@
 
 use super::error::Invalid;
 use super::params::Params;
-use super::scan::{CLASSES, class, escapes_ok, parse_decimal, percent_decode};
+use super::scan::{CLASSES, class, escapes_ok, find_byte, parse_decimal, percent_decode};
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -151,14 +151,14 @@ pub(crate) fn chars_ok(s: &str, extra: u8) -> bool {
 
 fn parse_sip<'a>(raw: &'a str, scheme: Scheme<'a>, rest: &'a str) -> Result<Uri<'a>, Invalid> {
     let mut uri = empty(raw, scheme);
-    let (userinfo, rest) = match memchr::memchr(b'@', rest.as_bytes()) {
+    let (userinfo, rest) = match find_byte(rest.as_bytes(), b'@') {
         Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
         None => (None, rest),
     };
     if let Some(ui) = userinfo {
         parse_userinfo(&mut uri, ui)?;
     }
-    let (rest, headers) = match memchr::memchr(b'?', rest.as_bytes()) {
+    let (rest, headers) = match find_byte(rest.as_bytes(), b'?') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
@@ -169,7 +169,7 @@ fn parse_sip<'a>(raw: &'a str, scheme: Scheme<'a>, rest: &'a str) -> Result<Uri<
         }
     }
     uri.headers = headers;
-    let (hostport, params) = match memchr::memchr(b';', rest.as_bytes()) {
+    let (hostport, params) = match find_byte(rest.as_bytes(), b';') {
         Some(i) => (&rest[..i], Params::from_raw(&rest[i + 1..])),
         None => (rest, Params::default()),
     };
@@ -183,7 +183,7 @@ fn parse_sip<'a>(raw: &'a str, scheme: Scheme<'a>, rest: &'a str) -> Result<Uri<
 }
 
 fn parse_userinfo<'a>(uri: &mut Uri<'a>, ui: &'a str) -> Result<(), Invalid> {
-    let (user_all, password) = match memchr::memchr(b':', ui.as_bytes()) {
+    let (user_all, password) = match find_byte(ui.as_bytes(), b':') {
         Some(i) => (&ui[..i], Some(&ui[i + 1..])),
         None => (ui, None),
     };
@@ -194,7 +194,7 @@ fn parse_userinfo<'a>(uri: &mut Uri<'a>, ui: &'a str) -> Result<(), Invalid> {
     if password.is_some_and(|p| !chars_ok(p, class::PASSWORD)) {
         return Err(Invalid);
     }
-    let (user, user_params) = match memchr::memchr(b';', user_all.as_bytes()) {
+    let (user, user_params) = match find_byte(user_all.as_bytes(), b';') {
         Some(i) => (&user_all[..i], Params::from_raw(&user_all[i + 1..])),
         None => (user_all, Params::default()),
     };
@@ -234,10 +234,24 @@ pub fn parse_host(s: &str) -> Result<Host<'_>, Invalid> {
         return Err(Invalid);
     }
     if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return s.parse().map(Host::V4).map_err(|_| Invalid);
+        return parse_ipv4(s.as_bytes()).map(Host::V4).ok_or(Invalid);
     }
-    let ok = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    let ok = s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
     if ok { Ok(Host::Name(s)) } else { Err(Invalid) }
+}
+
+/// A dotted quad of 1–3 digit decimal octets, each at most 255.
+fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = b.split(|&c| c == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 {
+            return None;
+        }
+        *o = u8::try_from(p.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))).ok()?;
+    }
+    parts.next().is_none().then(|| Ipv4Addr::from(octets))
 }
 
 /// An IPv6 address. RFC 5118 §4.10: the RFC 3261 ABNF (inherited from RFC

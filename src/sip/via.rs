@@ -2,7 +2,7 @@
 
 use super::error::Invalid;
 use super::params::{Params, header_param_ok};
-use super::scan::{is_lws, is_token, parse_decimal, trim, trim_start};
+use super::scan::{find_byte, is_lws, is_token, parse_decimal, trim, trim_start};
 use super::uri::{Host, parse_host, parse_ipv6};
 
 /// One Via value.
@@ -39,7 +39,7 @@ impl<'a> Via<'a> {
         let (protocol, s) = slash_field(s)?;
         let (version, s) = slash_field(s)?;
         let (transport, s) = token_prefix(trim_start(s))?;
-        if !s.starts_with(|c: char| c.is_ascii() && is_lws(c as u8)) {
+        if !s.as_bytes().first().is_some_and(|&b| is_lws(b)) {
             return Err(Invalid);
         }
         let (sent_by, params) = Params::split(trim_start(s));
@@ -66,6 +66,10 @@ impl<'a> Via<'a> {
         for (name, value) in self.params.iter() {
             if !header_param_ok(name, value) {
                 return Err(Invalid);
+            }
+            let known = matches!(name.len(), 3 | 5 | 6 | 8);
+            if !known {
+                continue;
             }
             if name.eq_ignore_ascii_case("branch") {
                 self.branch = Some(value.filter(|v| is_token(v)).ok_or(Invalid)?);
@@ -101,7 +105,7 @@ fn slash_field(s: &str) -> Result<(&str, &str), Invalid> {
 }
 
 fn token_prefix(s: &str) -> Result<(&str, &str), Invalid> {
-    let end = s.find(|c: char| !c.is_ascii() || !super::scan::is_token_byte(c as u8)).unwrap_or(s.len());
+    let end = s.bytes().position(|b| !super::scan::is_token_byte(b)).unwrap_or(s.len());
     if end == 0 {
         return Err(Invalid);
     }
@@ -110,10 +114,11 @@ fn token_prefix(s: &str) -> Result<(&str, &str), Invalid> {
 
 /// `host [COLON port]`, where COLON may have LWS around it.
 fn sent_by_parts(s: &str) -> Result<(&str, Option<u16>), Invalid> {
-    let split = if s.starts_with('[') {
-        s.find(']').map(|e| e + 1).ok_or(Invalid)?
+    let b = s.as_bytes();
+    let split = if b.first() == Some(&b'[') {
+        find_byte(b, b']').map(|e| e + 1).ok_or(Invalid)?
     } else {
-        s.find([':', ' ', '\t', '\r', '\n']).unwrap_or(s.len())
+        b.iter().position(|&c| c == b':' || is_lws(c)).unwrap_or(b.len())
     };
     let (host, rest) = (&s[..split], trim(&s[split..]));
     if rest.is_empty() {
