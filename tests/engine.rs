@@ -1,0 +1,408 @@
+//! `tandem run` as a user runs it, with SIPp (Debian's sip-tester) as the
+//! customer and the vendors over real UDP on loopback: 127.0.0.1 is tandem,
+//! 127.0.0.2 the customer, 127.0.0.3-.5 the vendors.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // the test is the network and the clock
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CUSTOMER_IP: &str = "127.0.0.2";
+
+fn free_port(ip: &str) -> u16 {
+    UdpSocket::bind((ip, 0)).expect("bind").local_addr().expect("addr").port()
+}
+
+#[derive(Clone, Copy)]
+struct Vendor {
+    ip: &'static str,
+    port: u16,
+}
+
+struct Switch {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Switch {
+    /// Starts `tandem run` with a customer at 127.0.0.2 and `vendors` in priority order.
+    fn start(name: &str, sip: &str, vendors: &[Vendor]) -> Switch {
+        let dir = std::env::temp_dir().join(format!("tandem-engine-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        std::fs::write(dir.join("cust.csv"), "prefix,rate,initial,increment\n1,0.02,6,6\n").expect("deck");
+        std::fs::write(dir.join("v.csv"), "prefix,rate,initial,increment\n1,0.01,6,6\n").expect("deck");
+        let port = free_port("127.0.0.1");
+        let mut cfg = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nshards = 2\npin_cores = false\n\n[sip]\n{sip}\n\n[cdr]\ndir = \"cdr\"\n\n\
+             [[mapping_gateway]]\nname = \"cust\"\naddresses = [\"{CUSTOMER_IP}\"]\nrate_deck = \"cust.csv\"\n"
+        );
+        for (i, v) in vendors.iter().enumerate() {
+            cfg.push_str(&format!(
+                "\n[[routing_gateway]]\nname = \"v{}\"\naddress = \"{}:{}\"\nrate_deck = \"v.csv\"\npriority = {}\n",
+                i + 1,
+                v.ip,
+                v.port,
+                i + 1
+            ));
+        }
+        std::fs::write(dir.join("tandem.toml"), cfg).expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args(["run", "-c"])
+            .arg(dir.join("tandem.toml"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tandem");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        let sw = Switch { child, dir, port, logs };
+        sw.wait_log("started", Duration::from_secs(10));
+        sw
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn wait_log(&self, needle: &str, limit: Duration) {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if self.logs.lock().expect("logs").iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no {needle:?} in tandem's log: {:#?}", self.logs.lock().expect("logs"));
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid with a valid signal number.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit.
+    fn stop(mut self) -> (ExitStatus, Vec<Vec<String>>) {
+        self.signal(libc::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(Instant::now() < end, "tandem did not stop within 20 s");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let cdrs = self.cdrs();
+        (status, cdrs)
+    }
+
+    /// Every CDR row (without headers) from the CDR folder.
+    fn cdrs(&self) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.dir.join("cdr")) else { return rows };
+        for e in entries.flatten() {
+            let mut rdr = csv::Reader::from_path(e.path()).expect("cdr file");
+            rows.extend(
+                rdr.records().map(|r| r.expect("cdr row").iter().map(str::to_owned).collect::<Vec<_>>()),
+            );
+        }
+        rows
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// CDR column index by name (docs/cdr.md).
+fn col(name: &str) -> usize {
+    tandem::cdr::HEADER.split(',').position(|c| c == name).expect("column")
+}
+
+fn scenario(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(name).display().to_string()
+}
+
+/// Starts SIPp in `dir`; `args` after the common ones.
+fn sipp(dir: &Path, args: &[&str]) -> Child {
+    Command::new("sipp")
+        .args(["-nostdin", "-timeout", "20s", "-timeout_error"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp is installed (scripts/test installs Debian's sip-tester)")
+}
+
+/// Waits (bounded) for SIPp to finish.
+fn finish(mut child: Child) -> ExitStatus {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().expect("wait sipp") {
+            return s;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("SIPp did not finish in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn uas(dir: &Path, v: &Vendor, calls: u32, extra: &[&str]) -> Child {
+    let port = v.port.to_string();
+    let m = calls.to_string();
+    let mut args = vec!["-i", v.ip, "-p", &port, "-m", &m];
+    args.extend(extra);
+    if !extra.contains(&"-sf") {
+        args.extend(["-sn", "uas"]);
+    }
+    let child = sipp(dir, &args);
+    std::thread::sleep(Duration::from_millis(300)); // let it bind before calls arrive
+    child
+}
+
+fn uac(dir: &Path, sw: &Switch, calls: u32, extra: &[&str]) -> Child {
+    let port = free_port(CUSTOMER_IP).to_string();
+    let m = calls.to_string();
+    let target = sw.addr();
+    let mut args =
+        vec![target.as_str(), "-i", CUSTOMER_IP, "-p", &port, "-m", &m, "-s", "12125551212", "-r", "20"];
+    args.extend(extra);
+    if !extra.contains(&"-sf") {
+        args.extend(["-sn", "uac"]);
+    }
+    sipp(dir, &args)
+}
+
+fn vendor(ip: &'static str) -> Vendor {
+    Vendor { ip, port: free_port(ip) }
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tandem-sipp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+#[test]
+fn basic_calls_sipp_to_sipp_with_cdrs() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start("basic", "", &[v1]);
+    let dir = workdir("basic");
+    let callee = uas(&dir, &v1, 10, &[]);
+    let caller = uac(&dir, &sw, 10, &["-d", "200"]);
+    assert!(finish(caller).success(), "caller SIPp reported failed calls");
+    assert!(finish(callee).success(), "callee SIPp reported failed calls");
+    let (status, cdrs) = sw.stop();
+    assert!(status.success(), "tandem exit {status}");
+    assert_eq!(cdrs.len(), 10, "one CDR per call");
+    for r in &cdrs {
+        assert_eq!(
+            (r[col("final_code")].as_str(), r[col("hangup")].as_str(), r[col("gateway")].as_str()),
+            ("200", "caller", "v1")
+        );
+        assert_eq!(r[col("customer")], "cust");
+        assert!(r[col("b_call_id")].starts_with("tdm"));
+    }
+}
+
+#[test]
+fn failover_silent_then_503_then_answer() {
+    let silent = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");
+    silent.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+    let v1 = Vendor { ip: "127.0.0.3", port: silent.local_addr().expect("addr").port() };
+    let (v2, v3) = (vendor("127.0.0.4"), vendor("127.0.0.5"));
+    let sw = Switch::start("failover", "invite_timeout = 1", &[v1, v2, v3]);
+    let dir = workdir("failover");
+    let refuser = uas(&dir, &v2, 1, &["-sf", &scenario("uas_503.xml")]);
+    let answerer = uas(&dir, &v3, 1, &[]);
+    let caller = uac(&dir, &sw, 1, &["-d", "100"]);
+    assert!(finish(caller).success(), "the call must succeed on the third vendor");
+    assert!(finish(refuser).success());
+    assert!(finish(answerer).success());
+    let mut buf = [0u8; 4096];
+    let (n, _) = silent.recv_from(&mut buf).expect("the silent vendor got the INVITE first");
+    assert!(buf[..n].starts_with(b"INVITE "));
+    let (_, cdrs) = sw.stop();
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(cdrs[0][col("gateways_tried")], "v1|v2|v3");
+    assert_eq!(cdrs[0][col("gateway")], "v3");
+    assert_eq!(cdrs[0][col("final_code")], "200");
+}
+
+#[test]
+fn busy_ends_the_hunt() {
+    let spare = UdpSocket::bind(("127.0.0.4", 0)).expect("bind");
+    spare.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    let v1 = vendor("127.0.0.3");
+    let v2 = Vendor { ip: "127.0.0.4", port: spare.local_addr().expect("addr").port() };
+    let sw = Switch::start("busy", "", &[v1, v2]);
+    let dir = workdir("busy");
+    let busy = uas(&dir, &v1, 1, &["-sf", &scenario("uas_486.xml")]);
+    let caller = uac(&dir, &sw, 1, &[]);
+    assert!(!finish(caller).success(), "the caller gets 486, not 200");
+    assert!(finish(busy).success());
+    let mut buf = [0u8; 4096];
+    assert!(spare.recv_from(&mut buf).is_err(), "the second vendor must not be tried after a busy");
+    let (_, cdrs) = sw.stop();
+    assert_eq!((cdrs[0][col("final_code")].as_str(), cdrs[0][col("hangup")].as_str()), ("486", "callee"));
+}
+
+#[test]
+fn caller_cancels_while_ringing() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start("cancel", "", &[v1]);
+    let dir = workdir("cancel");
+    let callee = uas(&dir, &v1, 3, &["-sf", &scenario("uas_ring_cancel.xml")]);
+    let caller = uac(&dir, &sw, 3, &["-sf", &scenario("uac_cancel.xml")]);
+    assert!(finish(caller).success(), "caller: 200 to CANCEL and 487");
+    assert!(finish(callee).success(), "callee: CANCEL arrives and is answered");
+    let (_, cdrs) = sw.stop();
+    assert_eq!(cdrs.len(), 3);
+    assert!(cdrs.iter().all(|r| r[col("final_code")] == "487" && r[col("hangup")] == "caller"));
+}
+
+#[test]
+fn callee_hangs_up() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start("calleebye", "", &[v1]);
+    let dir = workdir("calleebye");
+    let callee = uas(&dir, &v1, 3, &["-sf", &scenario("uas_hangup.xml")]);
+    let caller = uac(&dir, &sw, 3, &["-sf", &scenario("uac_callee_hangs_up.xml")]);
+    assert!(finish(caller).success());
+    assert!(finish(callee).success());
+    let (_, cdrs) = sw.stop();
+    assert_eq!(cdrs.len(), 3);
+    assert!(cdrs.iter().all(|r| r[col("hangup")] == "callee" && r[col("final_code")] == "200"));
+}
+
+/// Sends one datagram from `from` and returns the first answer.
+fn exchange(from: &UdpSocket, to: &str, msg: &str) -> String {
+    from.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    from.send_to(msg.as_bytes(), to).expect("send");
+    let mut buf = vec![0u8; 65_535];
+    let (n, _) = from.recv_from(&mut buf).expect("an answer");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn invite_text(from: &UdpSocket, call_id: &str, cseq_method: &str) -> String {
+    let me = from.local_addr().expect("addr");
+    let sdp =
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    format!(
+        "INVITE sip:12125551212@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id}\r\nMax-Forwards: 70\r\n\
+         From: \"Secret Caller\" <sip:2125550001@{me}>;tag=caller-tag-{call_id}\r\nTo: <sip:12125551212@127.0.0.1>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 {cseq_method}\r\nContact: <sip:caller@{me}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+#[test]
+fn refusals_on_the_wire() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start("refuse", "", &[v1]);
+    let stranger = UdpSocket::bind("127.0.0.9:0").expect("bind");
+    let rsp = exchange(&stranger, &sw.addr(), &invite_text(&stranger, "stranger-1", "INVITE"));
+    assert!(rsp.starts_with("SIP/2.0 403 "), "{rsp}");
+    let customer = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    let rsp = exchange(&customer, &sw.addr(), &invite_text(&customer, "bad-1", "BYE"));
+    assert!(rsp.starts_with("SIP/2.0 400 CSeq Method Mismatch"), "{rsp}");
+    let (status, cdrs) = sw.stop();
+    assert!(status.success());
+    assert!(cdrs.is_empty());
+}
+
+#[test]
+fn topology_is_hidden_on_the_wire() {
+    let vendor_sock = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");
+    vendor_sock.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    let v1 = Vendor { ip: "127.0.0.3", port: vendor_sock.local_addr().expect("addr").port() };
+    let sw = Switch::start("topology", "", &[v1]);
+    let customer = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    customer.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    customer.send_to(invite_text(&customer, "hidden-call-1", "INVITE").as_bytes(), sw.addr()).expect("send");
+    let mut buf = vec![0u8; 65_535];
+    let (n, tandem_addr) = vendor_sock.recv_from(&mut buf).expect("B-leg INVITE");
+    let b_invite = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let headers = b_invite.split("\r\n\r\n").next().unwrap_or_default();
+    for secret in ["127.0.0.2", "hidden-call-1", "caller-tag", "Secret Caller", "z9hG4bK-hidden"] {
+        assert!(!headers.contains(secret), "B-leg headers leak {secret}: {headers}");
+    }
+    let b_bytes = buf[..n].to_vec();
+    let msg = tandem::sip::parse(&b_bytes).expect("parse");
+    let mut out = bytes::BytesMut::new();
+    tandem::sip::response_to(&mut out, &msg, 200, "OK", Some("vendor-tag-xyz"))
+        .header("Contact", &format!("<sip:gw@{}>", vendor_sock.local_addr().expect("addr")))
+        .header("Content-Type", "application/sdp")
+        .body(b"v=0\r\no=- 2 2 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n");
+    vendor_sock.send_to(&out, tandem_addr).expect("send 200");
+    let answer = loop {
+        let (n, _) = customer.recv_from(&mut buf).expect("answer to the caller");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("SIP/2.0 200") {
+            break text;
+        }
+    };
+    let headers = answer.split("\r\n\r\n").next().unwrap_or_default();
+    let b_call_id = msg.call_id().expect("call-id");
+    for secret in ["127.0.0.3", "vendor-tag-xyz", b_call_id, "gw@"] {
+        assert!(!headers.contains(secret), "A-leg headers leak {secret}: {headers}");
+    }
+    drop(sw);
+}
+
+#[test]
+fn graceful_shutdown_lets_calls_finish_and_loses_no_cdr() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start("shutdown", "shutdown_deadline = 10", &[v1]);
+    let dir = workdir("shutdown");
+    let callee = uas(&dir, &v1, 5, &[]);
+    let caller = uac(&dir, &sw, 5, &["-d", "2000", "-r", "50"]);
+    std::thread::sleep(Duration::from_millis(800)); // the five calls are up
+    sw.signal(libc::SIGTERM);
+    sw.wait_log("shutting down", Duration::from_secs(5));
+    // New calls are refused with 503 while the old ones finish.
+    let late = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    let rsp = exchange(&late, &sw.addr(), &invite_text(&late, "late-1", "INVITE"));
+    assert!(rsp.starts_with("SIP/2.0 503"), "{rsp}");
+    assert!(finish(caller).success(), "calls in progress finish normally");
+    assert!(finish(callee).success());
+    let (status, cdrs) = sw.stop_after_signal();
+    assert!(status.success(), "exit {status}");
+    assert_eq!(cdrs.len(), 5, "every call has its CDR");
+    assert!(cdrs.iter().all(|r| r[col("hangup")] == "caller"));
+}
+
+impl Switch {
+    /// Waits for the exit a signal already started.
+    fn stop_after_signal(mut self) -> (ExitStatus, Vec<Vec<String>>) {
+        let end = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(Instant::now() < end, "tandem did not stop within 20 s");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let cdrs = self.cdrs();
+        (status, cdrs)
+    }
+}
