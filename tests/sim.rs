@@ -51,6 +51,7 @@ fn plan_of(number: &str) -> Plan {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // a request's fields, spelled out
 fn request(
     method: &str,
     uri: &str,
@@ -564,11 +565,13 @@ fn ten_thousand_calls_over_a_lossy_network_on_three_shards() {
         assert_eq!(core.held_calls(), 0, "shard {i} still holds calls");
     }
     // Outcomes match the plans for the great majority (loss can turn a few into timeouts).
-    let expected = |c: &UacCall| match (c.plan, c.outcome) {
-        (Plan::Busy, Some(Outcome::Refused(486))) => true,
-        (Plan::Cancel, Some(Outcome::Refused(487))) => true,
-        (Plan::Normal | Plan::CalleeHangup | Plan::Failover, Some(Outcome::Ended)) => true,
-        _ => false,
+    let expected = |c: &UacCall| {
+        matches!(
+            (c.plan, c.outcome),
+            (Plan::Busy, Some(Outcome::Refused(486)))
+                | (Plan::Cancel, Some(Outcome::Refused(487)))
+                | (Plan::Normal | Plan::CalleeHangup | Plan::Failover, Some(Outcome::Ended))
+        )
     };
     let good = uac.calls.iter().filter(|c| expected(c)).count();
     assert!(good * 100 >= CALLS * 97, "only {good} of {CALLS} calls ended as planned");
