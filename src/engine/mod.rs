@@ -151,16 +151,30 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
             }
         })
         .collect();
+    let mut latency = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| EngineError::Io {
+        context: "latency histogram".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     for r in &reports {
+        let _ = latency.add(&r.invite_latency_us);
         crate::info!(
             "shard stopped",
             shard = r.id,
             answered = r.stats.calls_answered,
             failed = r.stats.calls_failed,
             handoffs = r.handoffs_out,
+            handoffs_dropped = r.handoffs_dropped,
             parse_errors = r.stats.parse_errors
         );
     }
+    crate::info!(
+        "invite latency",
+        count = latency.len(),
+        p50_us = latency.value_at_quantile(0.5),
+        p99_us = latency.value_at_quantile(0.99),
+        p999_us = latency.value_at_quantile(0.999),
+        max_us = latency.max()
+    );
     let written = writer.finish().map_err(io_err("writing CDRs"))?;
     crate::info!("stopped", cdrs_written = written);
     Ok(())

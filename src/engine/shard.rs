@@ -13,7 +13,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The socket's token.
 pub const SOCKET: Token = Token(0);
@@ -45,7 +45,7 @@ pub struct Shard<I: PacketIo> {
 }
 
 /// What a shard did, reported when it stops.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Report {
     /// The shard.
     pub id: u16,
@@ -55,6 +55,23 @@ pub struct Report {
     pub handoffs_dropped: u64,
     /// The core's counters.
     pub stats: crate::call::Stats,
+    /// Microseconds from receiving a new INVITE to sending what it caused
+    /// (100 Trying and the B-leg INVITE): tandem's added latency.
+    pub invite_latency_us: hdrhistogram::Histogram<u64>,
+}
+
+impl Report {
+    fn new(id: u16) -> Self {
+        let invite_latency_us = hdrhistogram::Histogram::new_with_bounds(1, 10_000_000, 3)
+            .expect("constant bounds: 1 µs..10 s, 3 digits");
+        Report {
+            id,
+            handoffs_out: 0,
+            handoffs_dropped: 0,
+            stats: crate::call::Stats::default(),
+            invite_latency_us,
+        }
+    }
 }
 
 impl<I: PacketIo> Shard<I> {
@@ -63,7 +80,8 @@ impl<I: PacketIo> Shard<I> {
         let mut events = Events::with_capacity(64);
         let mut batch = RxBatch::default();
         let mut handoffs: Vec<Vec<(Bytes, SocketAddr)>> = vec![Vec::new(); self.shared.queues.len()];
-        let mut report = Report { id: self.id, ..Report::default() };
+        let mut report = Report::new(self.id);
+        let mut invites_in: Vec<Instant> = Vec::new();
         let mut shutdown = ShutdownState::default();
         loop {
             let now = self.clock.now();
@@ -77,10 +95,11 @@ impl<I: PacketIo> Shard<I> {
                 }
             }
             let now = self.clock.now();
-            self.receive(&mut batch, &mut handoffs, now)?;
+            self.receive(&mut batch, &mut handoffs, &mut invites_in, now)?;
             self.drain_handoffs(now);
             self.core.handle_timeout(now);
             self.flush(&mut handoffs, &mut report)?;
+            record_latency(&mut invites_in, &mut report);
             if shutdown.step(&mut self.core, &self.shared, now) {
                 self.flush(&mut handoffs, &mut report)?;
                 break;
@@ -94,6 +113,7 @@ impl<I: PacketIo> Shard<I> {
         &mut self,
         batch: &mut RxBatch,
         handoffs: &mut [Vec<(Bytes, SocketAddr)>],
+        invites_in: &mut Vec<Instant>,
         now: Now,
     ) -> io::Result<()> {
         let shards = handoffs.len() as u16;
@@ -102,6 +122,7 @@ impl<I: PacketIo> Shard<I> {
             if self.io.recv_batch(batch, super::io::udp::BATCH)? == 0 {
                 break;
             }
+            let received = wall_instant();
             for (data, peer) in batch.datagrams.drain(..) {
                 let Ok(msg) = sip::parse(&data) else {
                     self.core.count_unparsable();
@@ -109,6 +130,9 @@ impl<I: PacketIo> Shard<I> {
                 };
                 let owner = msg.header(HeaderName::CallId).map_or(self.id, |h| ids::owner(h.value, shards));
                 if owner == self.id {
+                    if is_new_invite(&msg) {
+                        invites_in.push(received);
+                    }
                     self.core.handle_message(&msg, &data, peer, now);
                 } else {
                     handoffs[owner as usize].push((data.clone(), peer));
@@ -146,6 +170,28 @@ impl<I: PacketIo> Shard<I> {
             let _ = self.shared.wakers[owner].wake();
         }
         Ok(())
+    }
+}
+
+/// A new call's INVITE (no To tag yet).
+fn is_new_invite(msg: &sip::Message<'_>) -> bool {
+    msg.method() == Some(sip::Method::Invite) && msg.to().is_ok_and(|t| t.tag.is_none())
+}
+
+#[allow(clippy::disallowed_methods)] // the engine owns the clock
+fn wall_instant() -> Instant {
+    Instant::now()
+}
+
+/// Records, after the send, how long each new INVITE of this turn took.
+fn record_latency(invites_in: &mut Vec<Instant>, report: &mut Report) {
+    if invites_in.is_empty() {
+        return;
+    }
+    let sent = wall_instant();
+    for t in invites_in.drain(..) {
+        let us = sent.saturating_duration_since(t).as_micros() as u64;
+        let _ = report.invite_latency_us.record(us.max(1));
     }
 }
 
