@@ -27,10 +27,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// Messages a shard's handoff queue holds.
 const HANDOFF_CAPACITY: usize = 65_536;
 
+/// A datagram passed to its owner shard.
+pub type Handoff = (Bytes, SocketAddr, std::time::Instant);
+
 /// What every shard shares.
 pub struct Shared {
-    /// Handoff queue per shard.
-    pub queues: Vec<ArrayQueue<(Bytes, SocketAddr)>>,
+    /// Handoff queue per shard: the datagram, its source, and when it was received.
+    pub queues: Vec<ArrayQueue<Handoff>>,
     /// Waker per shard.
     pub wakers: Vec<Waker>,
     /// Graceful shutdown has begun.

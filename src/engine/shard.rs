@@ -1,7 +1,7 @@
 //! One shard's event loop: receive a batch, give every message to its owner
 //! shard (DESIGN.md §1), run the core, send a batch, fire timers.
 
-use super::Shared;
+use super::{Handoff, Shared};
 use super::clock::Clock;
 use super::io::{PacketIo, RxBatch};
 use crate::call::{Core, Now, ids};
@@ -79,7 +79,7 @@ impl<I: PacketIo> Shard<I> {
     pub fn run(mut self) -> io::Result<Report> {
         let mut events = Events::with_capacity(64);
         let mut batch = RxBatch::default();
-        let mut handoffs: Vec<Vec<(Bytes, SocketAddr)>> = vec![Vec::new(); self.shared.queues.len()];
+        let mut handoffs: Vec<Vec<Handoff>> = vec![Vec::new(); self.shared.queues.len()];
         let mut report = Report::new(self.id);
         let mut invites_in: Vec<Instant> = Vec::new();
         let mut shutdown = ShutdownState::default();
@@ -96,7 +96,7 @@ impl<I: PacketIo> Shard<I> {
             }
             let now = self.clock.now();
             self.receive(&mut batch, &mut handoffs, &mut invites_in, now)?;
-            self.drain_handoffs(now);
+            self.drain_handoffs(&mut invites_in, now);
             self.core.handle_timeout(now);
             self.flush(&mut handoffs, &mut report)?;
             record_latency(&mut invites_in, &mut report);
@@ -112,7 +112,7 @@ impl<I: PacketIo> Shard<I> {
     fn receive(
         &mut self,
         batch: &mut RxBatch,
-        handoffs: &mut [Vec<(Bytes, SocketAddr)>],
+        handoffs: &mut [Vec<Handoff>],
         invites_in: &mut Vec<Instant>,
         now: Now,
     ) -> io::Result<()> {
@@ -135,20 +135,28 @@ impl<I: PacketIo> Shard<I> {
                     }
                     self.core.handle_message(&msg, &data, peer, now);
                 } else {
-                    handoffs[owner as usize].push((data.clone(), peer));
+                    handoffs[owner as usize].push((data.clone(), peer, received));
                 }
             }
         }
         Ok(())
     }
 
-    fn drain_handoffs(&mut self, now: Now) {
-        while let Some((data, peer)) = self.shared.queues[self.id as usize].pop() {
-            self.core.handle_datagram(&data, peer, now);
+    fn drain_handoffs(&mut self, invites_in: &mut Vec<Instant>, now: Now) {
+        while let Some((data, peer, received)) = self.shared.queues[self.id as usize].pop() {
+            match sip::parse(&data) {
+                Ok(msg) => {
+                    if is_new_invite(&msg) {
+                        invites_in.push(received);
+                    }
+                    self.core.handle_message(&msg, &data, peer, now);
+                }
+                Err(_) => self.core.count_unparsable(),
+            }
         }
     }
 
-    fn flush(&mut self, handoffs: &mut [Vec<(Bytes, SocketAddr)>], report: &mut Report) -> io::Result<()> {
+    fn flush(&mut self, handoffs: &mut [Vec<Handoff>], report: &mut Report) -> io::Result<()> {
         let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit().collect();
         if !out.is_empty() {
             self.io.send_batch(&out)?;
