@@ -69,6 +69,7 @@ impl Core {
             return self.reply(msg, peer, 481);
         }
         self.reply(msg, peer, 200);
+        call.absorb_until = Some(now.ms + crate::txn::TIMEOUT_64T1);
         if call.phase == Phase::Hunting {
             self.cancel_hunt(call, now);
             self.fail(call, 487, HangUp::Caller, now);
@@ -91,6 +92,7 @@ impl Core {
 
     fn on_bye(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr, now: Now) {
         self.reply(msg, peer, 200);
+        call.absorb_until = Some(now.ms + crate::txn::TIMEOUT_64T1);
         match call.phase {
             Phase::Answered if side == Side::A => {
                 let b = Side::B(call.answered.unwrap_or(0) as u16);

@@ -102,6 +102,7 @@ impl Core {
             invite_deadline: None,
             ring_deadline: None,
             linger_until: None,
+            absorb_until: None,
             byes: Vec::new(),
             relays: Vec::new(),
             cdr,

@@ -116,6 +116,9 @@ pub struct Call {
     pub invite_deadline: Option<u64>,
     pub ring_deadline: Option<u64>,
     pub linger_until: Option<u64>,
+    /// A BYE or CANCEL was answered statelessly: keep the call until then so
+    /// its retransmissions get the same 200 (RFC 3261 timer J), not a 481.
+    pub absorb_until: Option<u64>,
     pub byes: Vec<(Side, ClientTxn)>,
     pub relays: Vec<Relay>,
     pub cdr: Cdr,
@@ -161,6 +164,7 @@ impl Call {
         let mut t = earliest(self.a.txn.poll_timeout(), self.invite_deadline);
         t = earliest(t, self.ring_deadline);
         t = earliest(t, self.linger_until);
+        t = earliest(t, self.absorb_until);
         for at in &self.attempts {
             t = earliest(t, at.txn.poll_timeout());
             t = earliest(t, at.cancel.as_ref().and_then(ClientTxn::poll_timeout));
@@ -226,6 +230,9 @@ impl Call {
         }
         if self.linger_until.is_some_and(|t| now >= t) {
             return true;
+        }
+        if self.absorb_until.is_some_and(|t| now < t) {
+            return false;
         }
         let a_done = matches!(self.a.txn.state(), ServerState::Terminated);
         let b_done = self.attempts.iter().all(|t| {

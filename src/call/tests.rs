@@ -186,6 +186,11 @@ fn basic_call_with_topology_hiding_and_cdr() {
     bed.take_one(CUSTOMER, "SIP/2.0 200");
     let bye = bed.take_one(V1, "BYE sip:gw@198.51.100.1:5060");
     bed.feed(&answer(&bye, 200, "bt1", None), V1);
+    // Our 200 was lost: the caller's retransmitted BYE gets 200 again, not 481.
+    bed.advance(1_000);
+    bed.feed(&a_request("BYE", "a-1@192.0.2.10", 11, "z9hG4bKa3", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(bed.take(V1).is_empty(), "no second BYE to the vendor");
     let cdrs = bed.cdrs();
     assert_eq!(cdrs.len(), 1);
     let c = &cdrs[0];

@@ -1,9 +1,9 @@
 //! One shard's event loop: receive a batch, give every message to its owner
 //! shard (DESIGN.md §1), run the core, send a batch, fire timers.
 
-use super::{Handoff, Shared};
 use super::clock::Clock;
 use super::io::{PacketIo, RxBatch};
+use super::{Handoff, Shared};
 use crate::call::{Core, Now, ids};
 use crate::cdr::CdrSink;
 use crate::sip::{self, HeaderName};
