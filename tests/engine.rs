@@ -406,3 +406,50 @@ impl Switch {
         (status, cdrs)
     }
 }
+
+/// The first INVITE that reaches `sock` within 3 s, if any.
+fn invite_at(sock: &UdpSocket) -> Option<String> {
+    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut buf = vec![0u8; 65_535];
+    while Instant::now() < end {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with("INVITE ") {
+                return Some(text);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn sighup_reloads_decks_and_a_bad_deck_keeps_the_old_routing() {
+    let s1 = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");
+    let s2 = UdpSocket::bind(("127.0.0.4", 0)).expect("bind");
+    let v1 = Vendor { ip: "127.0.0.3", port: s1.local_addr().expect("addr").port() };
+    let v2 = Vendor { ip: "127.0.0.4", port: s2.local_addr().expect("addr").port() };
+    let sw = Switch::start("reload", "invite_timeout = 60", &[v1, v2]);
+    let customer = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    customer.send_to(invite_text(&customer, "reload-1", "INVITE").as_bytes(), sw.addr()).expect("send");
+    assert!(invite_at(&s1).is_some(), "before the reload v1 (priority 1) gets the call");
+    // v1's deck loses the route: after SIGHUP new calls go to v2.
+    std::fs::write(sw.dir.join("v1.csv"), "prefix,rate,initial,increment\n44,0.01,6,6\n").expect("deck");
+    let cfg = std::fs::read_to_string(sw.dir.join("tandem.toml")).expect("config");
+    let cfg = cfg.replacen("rate_deck = \"v.csv\"", "rate_deck = \"v1.csv\"", 1);
+    std::fs::write(sw.dir.join("tandem.toml"), cfg).expect("config");
+    sw.signal(libc::SIGHUP);
+    sw.wait_log("reloaded", Duration::from_secs(5));
+    customer.send_to(invite_text(&customer, "reload-2", "INVITE").as_bytes(), sw.addr()).expect("send");
+    assert!(invite_at(&s2).is_some(), "after the reload v2 gets the call");
+    // A broken deck: the reload is refused, named, and the routing stays.
+    std::fs::write(sw.dir.join("v1.csv"), "prefix,rate,initial,increment\n1,abc,6,6\n").expect("deck");
+    sw.signal(libc::SIGHUP);
+    sw.wait_log("reload refused", Duration::from_secs(5));
+    assert!(
+        sw.logs.lock().expect("logs").iter().any(|l| l.contains("v1.csv:2: rate")),
+        "the error names file, line, column"
+    );
+    customer.send_to(invite_text(&customer, "reload-3", "INVITE").as_bytes(), sw.addr()).expect("send");
+    assert!(invite_at(&s2).is_some(), "the old routing stays in service");
+}
