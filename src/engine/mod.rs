@@ -187,7 +187,18 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
 fn core_ids(cfg: &crate::config::Config) -> Option<Vec<core_affinity::CoreId>> {
     let all = core_affinity::get_core_ids()?;
     match (&cfg.server.cores, cfg.server.pin_cores) {
-        (Some(list), _) => Some(all.into_iter().filter(|c| list.contains(&c.id)).collect()),
+        // In the order given: shard i runs on cores[i % len].
+        (Some(list), _) => {
+            let chosen: Vec<_> =
+                list.iter().filter_map(|id| all.iter().find(|c| c.id == *id).copied()).collect();
+            if chosen.len() < list.len() {
+                crate::warn!(
+                    "some [server].cores are not available to this process",
+                    asked = format!("{list:?}")
+                );
+            }
+            (!chosen.is_empty()).then_some(chosen)
+        }
         (None, true) => Some(all),
         (None, false) => None,
     }

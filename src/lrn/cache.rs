@@ -1,0 +1,256 @@
+//! The LRN cache (DESIGN.md §4): a fixed-size open-addressing table in a
+//! memory-mapped file, read and written by every shard without locks. Each
+//! slot is guarded by a sequence counter (a seqlock: odd while a writer is
+//! inside); readers copy the slot and retry when the counter moved, so a
+//! torn entry is never returned. Because it is a file (under /dev/shm by
+//! default) it survives a restart, and operator tools can read it.
+#![allow(unsafe_code)] // the shared-memory layout: see the SAFETY comments
+
+use memmap2::MmapMut;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+const MAGIC: u64 = u64::from_le_bytes(*b"TNDMLRN1");
+const VERSION: u32 = 1;
+/// Header bytes before the first slot (one cache line, keeps slots aligned).
+const HEADER: usize = 64;
+/// Slots probed from a key's home slot.
+pub const MAX_PROBE: usize = 8;
+/// Reader retries on a slot being written before giving up on it.
+const READ_RETRIES: usize = 16;
+
+/// Flag: a "not ported" answer (the number is its own LRN).
+const NOT_PORTED: u32 = 1;
+
+/// One slot: 32 bytes, every field atomic so concurrent access is defined.
+#[repr(C, align(32))]
+struct Slot {
+    seq: AtomicU32,
+    flags: AtomicU32,
+    key: AtomicU64,
+    lrn: AtomicU64,
+    expires: AtomicU32,
+    _pad: AtomicU32,
+}
+
+const SLOT: usize = std::mem::size_of::<Slot>();
+
+/// A cached answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Ported: the LRN (10 digits).
+    Ported(u64),
+    /// Not ported.
+    NotPorted,
+}
+
+/// Why a cache file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The file could not be opened, sized or mapped.
+    #[error("{path}: {source}")]
+    Io {
+        /// The cache file.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// Slot count out of range.
+    #[error("cache_slots must be a power of two in 1024..=268435456, got {0}")]
+    Slots(u64),
+}
+
+/// Usage figures for operators.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Slots in the table.
+    pub slots: u64,
+    /// Slots holding an unexpired answer.
+    pub live: u64,
+    /// Of those, ported numbers.
+    pub ported: u64,
+    /// Slots holding an expired answer.
+    pub expired: u64,
+}
+
+/// The mapped table.
+pub struct LrnCache {
+    map: MmapMut,
+    mask: u64,
+    /// Whether an existing file's contents were kept (a warm start).
+    pub reused: bool,
+}
+
+impl LrnCache {
+    /// Opens `path`, creating or recreating it when absent, foreign, damaged
+    /// or of another size: its contents are trusted only when the header matches.
+    pub fn open(path: &Path, slots: u64) -> Result<Self, CacheError> {
+        if !slots.is_power_of_two() || !(1024..=1 << 28).contains(&slots) {
+            return Err(CacheError::Slots(slots));
+        }
+        let io_err = |source| CacheError::Io { path: path.display().to_string(), source };
+        let len = HEADER as u64 + slots * SLOT as u64;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io_err)?;
+        let actual = file.metadata().map_err(io_err)?.len();
+        let mut reused = actual == len;
+        if !reused {
+            file.set_len(0).map_err(io_err)?;
+            file.set_len(len).map_err(io_err)?;
+        }
+        // SAFETY: the file is ours and sized to `len`; the map lives as long as
+        // `self`. Other tandem processes may map it too, which is the point:
+        // every access to slots goes through atomics.
+        let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(io_err)?;
+        if reused && !header_ok(&map, slots) {
+            reused = false;
+        }
+        if !reused {
+            map.fill(0);
+            write_header(&mut map, slots);
+            map.flush().map_err(io_err)?;
+        }
+        Ok(LrnCache { map, mask: slots - 1, reused })
+    }
+
+    fn slots(&self) -> &[Slot] {
+        let bytes = &self.map[HEADER..];
+        // SAFETY: the map is page-aligned and HEADER is 64, so slots start
+        // 32-byte aligned; the length is slots × 32 (checked at open); Slot is
+        // repr(C) of atomics, for which every bit pattern (zero included) is valid.
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<Slot>(), bytes.len() / SLOT) }
+    }
+
+    fn home(&self, key: u64) -> usize {
+        // A multiplicative hash spreads consecutive numbers over the table.
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20 & self.mask) as usize
+    }
+
+    /// The answer for `tn` if cached and not expired at `now` (Unix seconds).
+    pub fn get(&self, tn: u64, now: u32) -> Option<Answer> {
+        let slots = self.slots();
+        for i in 0..MAX_PROBE {
+            let slot = &slots[(self.home(tn) + i) & self.mask as usize];
+            match read(slot)? {
+                (0, ..) => return None, // an empty slot ends the probe chain
+                (key, flags, lrn, expires) if key == tn => {
+                    return (expires > now).then_some(if flags & NOT_PORTED != 0 {
+                        Answer::NotPorted
+                    } else {
+                        Answer::Ported(lrn)
+                    });
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Stores an answer until `expires` (Unix seconds). The slot chosen is the
+    /// key's own, an empty one, an expired one, or the one expiring first.
+    pub fn put(&self, tn: u64, answer: Answer, expires: u32, now: u32) {
+        let slots = self.slots();
+        let mut victim: Option<(usize, u32)> = None;
+        for i in 0..MAX_PROBE {
+            let at = (self.home(tn) + i) & self.mask as usize;
+            let Some((key, _, _, exp)) = read(&slots[at]) else { continue };
+            if key == tn || key == 0 {
+                victim = Some((at, 0));
+                break;
+            }
+            let rank = if exp <= now { 0 } else { exp };
+            if victim.is_none_or(|(_, r)| rank < r) {
+                victim = Some((at, rank));
+            }
+        }
+        if let Some((at, _)) = victim {
+            write(&slots[at], tn, answer, expires);
+        }
+    }
+
+    /// Counts slots (an operator tool's view; walks the whole table).
+    pub fn usage(&self, now: u32) -> Usage {
+        let mut u = Usage { slots: self.mask + 1, ..Usage::default() };
+        for slot in self.slots() {
+            match read(slot) {
+                Some((0, ..)) | None => {}
+                Some((_, flags, _, exp)) if exp > now => {
+                    u.live += 1;
+                    u.ported += u64::from(flags & NOT_PORTED == 0);
+                }
+                Some(_) => u.expired += 1,
+            }
+        }
+        u
+    }
+}
+
+/// A consistent copy of a slot `(key, flags, lrn, expires)`, or `None` if
+/// writers kept it busy through every retry.
+fn read(slot: &Slot) -> Option<(u64, u32, u64, u32)> {
+    for _ in 0..READ_RETRIES {
+        let before = slot.seq.load(Ordering::Acquire);
+        if before & 1 == 1 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let copy = (
+            slot.key.load(Ordering::Relaxed),
+            slot.flags.load(Ordering::Relaxed),
+            slot.lrn.load(Ordering::Relaxed),
+            slot.expires.load(Ordering::Relaxed),
+        );
+        fence(Ordering::Acquire);
+        if slot.seq.load(Ordering::Relaxed) == before {
+            return Some(copy);
+        }
+    }
+    None
+}
+
+/// Writes a slot under its sequence counter; gives up if another writer holds it.
+fn write(slot: &Slot, key: u64, answer: Answer, expires: u32) {
+    let seq = slot.seq.load(Ordering::Relaxed);
+    if seq & 1 == 1 || slot.seq.compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed).is_err()
+    {
+        return; // another shard is writing this slot right now; a cache may skip a store
+    }
+    fence(Ordering::Release);
+    let (flags, lrn) = match answer {
+        Answer::Ported(l) => (0, l),
+        Answer::NotPorted => (NOT_PORTED, 0),
+    };
+    slot.key.store(key, Ordering::Relaxed);
+    slot.flags.store(flags, Ordering::Relaxed);
+    slot.lrn.store(lrn, Ordering::Relaxed);
+    slot.expires.store(expires, Ordering::Relaxed);
+    slot.seq.store(seq + 2, Ordering::Release);
+}
+
+fn header_ok(map: &[u8], slots: u64) -> bool {
+    let u64_at = |o: usize| map.get(o..o + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    let u32_at = |o: usize| map.get(o..o + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+    u64_at(0) == Some(MAGIC)
+        && u32_at(8) == Some(VERSION)
+        && u32_at(12) == Some(SLOT as u32)
+        && u64_at(16) == Some(slots)
+        && u64_at(24) == Some(HEADER as u64 + slots * SLOT as u64)
+}
+
+fn write_header(map: &mut [u8], slots: u64) {
+    map[0..8].copy_from_slice(&MAGIC.to_le_bytes());
+    map[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    map[12..16].copy_from_slice(&(SLOT as u32).to_le_bytes());
+    map[16..24].copy_from_slice(&slots.to_le_bytes());
+    map[24..32].copy_from_slice(&(HEADER as u64 + slots * SLOT as u64).to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests;
