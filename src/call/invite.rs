@@ -2,6 +2,7 @@
 //! the INVITE responses that drive them.
 
 use super::build::{self, Request, body_of};
+use super::lrn::LrnInfo;
 use super::state::{ALeg, Attempt, Call, Phase, Side};
 use super::{Core, Now};
 use crate::cdr::{Cdr, HangUp};
@@ -36,54 +37,71 @@ impl Core {
             return self.reply(msg, peer, 484);
         }
         let snap = self.router.snapshot();
-        let outcome = {
-            let gateway_calls = Occupancy::snapshot(&snap.occupancy.gateways);
-            let customer_calls = Occupancy::snapshot(&snap.occupancy.customers);
-            let live =
-                Live { gateway_calls: &gateway_calls, gateway_online: &[], customer_calls: &customer_calls };
-            let req = crate::routing::decide::Request {
-                source: peer,
-                number: &dialed,
-                lrn: None,
-                now: now.unix_ms / 1000,
-            };
-            decide(&snap, &req, &live)
+        let first = route(&snap, peer, &dialed, None, now);
+        let number = match &first {
+            Outcome::Route(d) | Outcome::NoRoute(d) | Outcome::NoCustomerRate(d) => d.number.clone(),
+            _ => String::new(),
         };
-        let refused = |customer: usize, status: u16| (customer, status);
+        let new = NewCall { data: data.clone(), peer, dialed, snap };
+        match self.lrn_plan(&new.snap, &number, &first) {
+            None => self.act(msg, new, first, LrnInfo::none(), now),
+            Some((tn, source)) => match self.lrn_now(&new.snap, tn, source, now) {
+                Some(info) => {
+                    let outcome = route(&new.snap, peer, &new.dialed, info.lrn_text().as_deref(), now);
+                    self.act(msg, new, outcome, info, now);
+                }
+                None => self.park(msg, new, first, tn, source, now),
+            },
+        }
+    }
+
+    /// Acts on a routing outcome: start the hunt, or refuse with a CDR.
+    fn act(&mut self, msg: &Message<'_>, new: NewCall, outcome: Outcome, lrn: LrnInfo, now: Now) {
         let (customer, status) = match outcome {
-            Outcome::Route(d) => return self.start_call(msg, data, peer, now, snap, d, dialed),
+            Outcome::Route(d) => return self.start_call(msg, new, d, lrn, None, now),
             Outcome::Forbidden => {
                 self.stats.forbidden += 1;
-                return self.reply(msg, peer, 403);
+                return self.reply(msg, new.peer, 403);
             }
-            Outcome::CustomerLimit { customer } => refused(customer, 503),
-            Outcome::BadNumber { customer } => refused(customer, 484),
-            Outcome::NoCustomerRate(d) | Outcome::NoRoute(d) => refused(d.customer, 404),
+            Outcome::CustomerLimit { customer } => (customer, 503),
+            Outcome::BadNumber { customer } => (customer, 484),
+            Outcome::NoCustomerRate(d) | Outcome::NoRoute(d) => (d.customer, 404),
         };
-        self.reply(msg, peer, status);
+        self.reply(msg, new.peer, status);
         self.stats.calls_failed += 1;
-        let mut cdr = a_cdr(msg, peer, &snap, customer, &dialed, now);
+        let mut cdr = a_cdr(msg, new.peer, &new.snap, customer, &new.dialed, now);
+        lrn.fill(&mut cdr);
         (cdr.end_ms, cdr.final_code, cdr.hangup) = (now.unix_ms, status, Some(HangUp::System));
         self.cdrs.push(cdr);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The call waits on its shard for a dip; routing resumes with the answer.
+    fn park(&mut self, msg: &Message<'_>, new: NewCall, first: Outcome, tn: u64, source: usize, now: Now) {
+        match first {
+            Outcome::Route(d) | Outcome::NoRoute(d) | Outcome::NoCustomerRate(d) => {
+                self.start_call(msg, new, d, LrnInfo::none(), Some((tn, source)), now)
+            }
+            other => self.act(msg, new, other, LrnInfo::none(), now),
+        }
+    }
+
     fn start_call(
         &mut self,
         msg: &Message<'_>,
-        data: &Bytes,
-        peer: SocketAddr,
-        now: Now,
-        snap: Arc<RoutingSnapshot>,
+        new: NewCall,
         d: Decision,
-        dialed: String,
+        lrn: LrnInfo,
+        park: Option<(u64, usize)>,
+        now: Now,
     ) {
-        let mut a = a_leg(msg, data, peer, self.ids.tag());
+        let NewCall { data, peer, dialed, snap } = new;
+        let mut a = a_leg(msg, &data, peer, self.ids.tag());
         a.txn.respond(100, build::response(msg, 100, "Trying", None, None, None), now.ms);
         let mut cdr = a_cdr(msg, peer, &snap, d.customer, &dialed, now);
         cdr.routed.clone_from(&d.number);
         cdr.customer_rate =
             d.customer_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
+        lrn.fill(&mut cdr);
         occupy(&snap.occupancy.customers[d.customer]);
         let max_forwards = msg.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
         let call = Call {
@@ -107,14 +125,23 @@ impl Core {
             relays: Vec::new(),
             cdr,
             scheduled: None,
+            dialed,
+            lrn,
+            parked: park.map(|(tn, _)| tn),
         };
         let slot = self.insert(call);
-        self.with_call(slot, now, |core, call| {
-            if !core.start_attempt(call, now) {
-                let code = call.best.unwrap_or(503);
-                core.fail(call, code, HangUp::System, now);
-            }
+        self.with_call(slot, now, |core, call| match park {
+            Some((tn, source)) => core.start_dip(call, tn, source, now),
+            None => core.hunt(call, now),
         });
+    }
+
+    /// Starts the hunt over the call's candidates.
+    pub(super) fn hunt(&mut self, call: &mut Call, now: Now) {
+        if !self.start_attempt(call, now) {
+            let code = call.best.unwrap_or(503);
+            self.fail(call, code, HangUp::System, now);
+        }
     }
 
     /// Sends the INVITE to the next candidate with room; `false` when none is left.
@@ -130,9 +157,16 @@ impl Core {
             occupy(counter);
             let (peer, name) = (gw.address, gw.name.get_ref().clone());
             let call_id = self.ids.call_id(&self.local.host);
-            let uri = format!("sip:{}@{peer}", cand.b_number);
+            let plain = format!("sip:{}@{peer}", cand.b_number);
+            let uri = match (&gw.lrn, gw.lrn_uri_params) {
+                (Some(_), true) => call
+                    .lrn
+                    .uri_user(&cand.b_number)
+                    .map_or_else(|| plain.clone(), |u| format!("sip:{u}@{peer}")),
+                _ => plain.clone(),
+            };
             let from = Call::b_from(&self.local, &call.a.caller, &self.ids.tag());
-            let to = format!("<{uri}>");
+            let to = format!("<{plain}>");
             let branch = self.ids.branch();
             let body = call.a.body.as_ref().map(|(t, b)| (t.as_str(), &b[..]));
             let invite = Request {
@@ -350,6 +384,29 @@ impl Core {
         }
         self.cdrs.push(cdr);
     }
+}
+
+/// What `new_call` carries while it decides.
+pub(super) struct NewCall {
+    data: Bytes,
+    peer: SocketAddr,
+    dialed: String,
+    snap: Arc<RoutingSnapshot>,
+}
+
+/// Routes with the live counters.
+pub(super) fn route(
+    snap: &RoutingSnapshot,
+    peer: SocketAddr,
+    number: &str,
+    lrn: Option<&str>,
+    now: Now,
+) -> Outcome {
+    let gateway_calls = Occupancy::snapshot(&snap.occupancy.gateways);
+    let customer_calls = Occupancy::snapshot(&snap.occupancy.customers);
+    let live = Live { gateway_calls: &gateway_calls, gateway_online: &[], customer_calls: &customer_calls };
+    let req = crate::routing::decide::Request { source: peer, number, lrn, now: now.unix_ms / 1000 };
+    decide(snap, &req, &live)
 }
 
 fn att_gateway(call: &Call, i: usize) -> usize {

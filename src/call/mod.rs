@@ -9,9 +9,11 @@ pub mod build;
 mod dialog;
 pub mod ids;
 mod invite;
+pub mod lrn;
 mod state;
 
 use crate::cdr::Cdr;
+use crate::lrn::cache::LrnCache;
 use crate::routing::snapshot::Router;
 use crate::sip::{self, Method};
 use crate::txn::wheel::Wheel;
@@ -57,6 +59,29 @@ pub struct Stats {
     pub attempts: u64,
     /// Failovers to a further gateway.
     pub failovers: u64,
+    /// LRN lookups answered by the cache.
+    pub lrn_cache_hits: u64,
+    /// LRN lookups the cache could not answer.
+    pub lrn_cache_misses: u64,
+    /// Lookups in a `file` source.
+    pub lrn_file_lookups: u64,
+    /// Dips sent.
+    pub lrn_dips: u64,
+    /// Calls that joined a dip already in flight for their number.
+    pub lrn_dips_shared: u64,
+    /// Dips answered (ported or not ported).
+    pub lrn_answers: u64,
+    /// Dips that failed or timed out: routed on the dialed number.
+    pub lrn_fallbacks: u64,
+}
+
+/// What a timer in the wheel is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimerKey {
+    /// A call, by slot and generation.
+    Call(u32, u32),
+    /// An LRN dip, by id.
+    Dip(u64),
 }
 
 /// One shard's calls.
@@ -68,12 +93,18 @@ pub struct Core {
     generations: Vec<u32>,
     free: Vec<u32>,
     by_id: HashMap<Box<str>, (u32, Side)>,
-    wheel: Wheel<(u32, u32)>,
-    fired: Vec<(u32, u32)>,
+    wheel: Wheel<TimerKey>,
+    fired: Vec<TimerKey>,
     outbox: Vec<(Bytes, SocketAddr)>,
     cdrs: Vec<Cdr>,
     stats: Stats,
     draining: bool,
+    lrn_cache: Option<Arc<LrnCache>>,
+    dips: HashMap<u64, lrn::Dip>,
+    dip_by_tn: HashMap<u64, u64>,
+    dip_by_call_id: HashMap<Box<str>, u64>,
+    next_dip: u64,
+    dip_latency_ms: hdrhistogram::Histogram<u64>,
 }
 
 impl Core {
@@ -93,7 +124,25 @@ impl Core {
             cdrs: Vec::new(),
             stats: Stats::default(),
             draining: false,
+            lrn_cache: None,
+            dips: HashMap::new(),
+            dip_by_tn: HashMap::new(),
+            dip_by_call_id: HashMap::new(),
+            next_dip: 0,
+            dip_latency_ms: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
+                .expect("constant bounds: 1 ms..1 h, 3 digits"),
         }
+    }
+
+    /// Uses the shared LRN cache.
+    pub fn with_lrn_cache(mut self, cache: Arc<LrnCache>) -> Self {
+        self.lrn_cache = Some(cache);
+        self
+    }
+
+    /// Dip latency so far (ms).
+    pub fn dip_latency_ms(&self) -> &hdrhistogram::Histogram<u64> {
+        &self.dip_latency_ms
     }
 
     /// The shard that owns `datagram` (by its Call-ID), when it has one.
@@ -174,9 +223,15 @@ impl Core {
     pub fn handle_timeout(&mut self, now: Now) {
         let mut fired = std::mem::take(&mut self.fired);
         self.wheel.expire(now.ms, &mut fired);
-        for (slot, generation) in fired.drain(..) {
-            if self.generations.get(slot as usize) == Some(&generation) {
-                self.with_call(slot, now, |core, call| core.on_timer(call, now));
+        for key in fired.drain(..) {
+            match key {
+                TimerKey::Call(slot, generation)
+                    if self.generations.get(slot as usize) == Some(&generation) =>
+                {
+                    self.with_call(slot, now, |core, call| core.on_timer(call, now));
+                }
+                TimerKey::Call(..) => {}
+                TimerKey::Dip(id) => self.dip_timer(id, now),
             }
         }
         self.fired = fired;
@@ -210,6 +265,9 @@ impl Core {
 
     fn on_response(&mut self, msg: &sip::Message<'_>, peer: SocketAddr, now: Now) {
         let call_id = msg.call_id().unwrap_or_default();
+        if let Some(&id) = self.dip_by_call_id.get(call_id) {
+            return self.dip_response(id, msg, now);
+        }
         match self.by_id.get(call_id) {
             Some(&(slot, Side::B(i))) => {
                 self.with_call(slot, now, |core, call| core.b_response(call, i as usize, msg, now));
@@ -273,7 +331,7 @@ impl Core {
         }
         if let Some(t) = call.next_deadline() {
             if call.scheduled.is_none_or(|s| t < s || s <= now.ms) {
-                self.wheel.insert(t, (slot, call.generation));
+                self.wheel.insert(t, TimerKey::Call(slot, call.generation));
                 call.scheduled = Some(t);
             }
         }

@@ -123,6 +123,12 @@ pub struct Call {
     pub relays: Vec<Relay>,
     pub cdr: Cdr,
     pub scheduled: Option<u64>,
+    /// The Request-URI user part as received.
+    pub dialed: String,
+    /// The number portability answer used for this call.
+    pub lrn: super::lrn::LrnInfo,
+    /// Waiting for the dip of this number before routing.
+    pub parked: Option<u64>,
 }
 
 /// How telling a failure is, for the answer to the A-leg when every vendor

@@ -48,21 +48,29 @@ struct Bed {
 
 impl Bed {
     fn new(sip: &str) -> Bed {
+        let decks = [("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")];
+        Bed::with(&config(sip), &decks, None)
+    }
+
+    /// A core on `cfg` with `decks` (rows after the header) and, optionally, an LRN cache file.
+    fn with(cfg: &str, decks: &[(&str, &str)], cache: Option<&std::path::Path>) -> Bed {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tandem-core-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tandem-core-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("cust.csv"), "prefix,rate,initial,increment\n1,0.02,6,6\n").unwrap();
-        std::fs::write(dir.join("v.csv"), "prefix,rate,initial,increment\n1,0.01,6,6\n").unwrap();
-        std::fs::write(dir.join("t.toml"), config(sip)).unwrap();
+        for (name, rows) in decks {
+            std::fs::write(dir.join(name), format!("prefix,rate,initial,increment\n{rows}")).unwrap();
+        }
+        std::fs::write(dir.join("t.toml"), cfg).unwrap();
         let snap = RoutingSnapshot::load(&dir.join("t.toml")).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         let now = Now { ms: 1_000, unix_ms: 1_795_478_400_000 };
         let local = Local { host: "203.0.113.5".into(), port: 5060 };
-        Bed { core: Core::new(0, local, Arc::new(Router::new(snap)), 42, now), now, sent: Vec::new() }
+        let mut core = Core::new(0, local, Arc::new(Router::new(snap)), 42, now);
+        if let Some(path) = cache {
+            core = core.with_lrn_cache(Arc::new(crate::lrn::cache::LrnCache::open(path, 1024).unwrap()));
+        }
+        Bed { core, now, sent: Vec::new() }
     }
 
     fn feed(&mut self, text: &str, from: &str) {
@@ -418,4 +426,163 @@ fn shutdown_hangs_up_everything_with_cdrs() {
     assert!(bed.take(CUSTOMER).iter().any(|m| m.starts_with("SIP/2.0 503")));
     assert_eq!(bed.cdrs().len(), 2);
     assert_eq!(bed.core.active_calls(), 0);
+}
+
+const LRN_SERVER: &str = "198.51.100.9:5060";
+
+fn lrn_config(extra_source: &str) -> String {
+    format!(
+        r#"
+[lrn]
+ttl = 3600
+negative_ttl = 600
+
+[[lrn.source]]
+name = "dip"
+kind = "sip-redirect"
+address = "{LRN_SERVER}"
+timeout_ms = 300
+{extra_source}
+
+[[mapping_gateway]]
+name = "cust"
+addresses = ["192.0.2.10"]
+rate_deck = "cust.csv"
+rate_by_lrn = true
+
+[[routing_gateway]]
+name = "v1"
+address = "{V1}"
+rate_deck = "v1.csv"
+priority = 1
+lrn = "dip"
+
+[[routing_gateway]]
+name = "v2"
+address = "{V2}"
+rate_deck = "v2.csv"
+priority = 2
+lrn = "dip"
+"#
+    )
+}
+
+/// v1 rates New York (1212) only; v2 rates Los Angeles (1310) only: the LRN decides.
+const LRN_DECKS: [(&str, &str); 3] = [
+    ("cust.csv", "1212,0.02,6,6\n1310,0.03,6,6\n"),
+    ("v1.csv", "1212,0.01,6,6\n"),
+    ("v2.csv", "1310,0.015,6,6\n"),
+];
+
+fn lrn_bed(name: &str) -> (Bed, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("tandem-core-lrn-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    (Bed::with(&lrn_config(""), &LRN_DECKS, Some(&path)), path)
+}
+
+fn redirect(dip: &str, contact_user: &str) -> String {
+    let m = parsed(dip);
+    let mut buf = bytes::BytesMut::new();
+    sip::response_to(&mut buf, &m, 302, "Moved Temporarily", Some("lrn1"))
+        .header("Contact", &format!("<sip:{contact_user}@lrn.example;user=phone>"))
+        .finish();
+    String::from_utf8(buf.to_vec()).unwrap()
+}
+
+#[test]
+fn ported_number_routes_and_rates_on_the_lrn_with_rn_in_the_b_leg() {
+    let (mut bed, cache) = lrn_bed("ported");
+    bed.feed(&invite("l-1@x"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    let dip = bed.take_one(LRN_SERVER, "INVITE sip:+12125551212@198.51.100.9:5060;user=phone SIP/2.0");
+    assert!(bed.take(V1).is_empty() && bed.take(V2).is_empty(), "the call waits for the dip");
+    bed.now.ms += 40;
+    bed.feed(&redirect(&dip, "+12125551212;rn=+13105550000;npdi"), LRN_SERVER);
+    bed.take_one(LRN_SERVER, "ACK sip:+12125551212@198.51.100.9:5060;user=phone");
+    let b = bed.take_one(V2, "INVITE ");
+    assert!(b.starts_with("INVITE sip:12125551212;rn=+13105550000;npdi@198.51.100.2:5060 SIP/2.0"), "{b}");
+    assert!(bed.take(V1).is_empty(), "v1 has no rate for the LRN");
+    bed.feed(&answer(&b, 486, "x", None), V2);
+    let c = &bed.cdrs()[0];
+    assert_eq!((c.lrn.as_str(), c.lrn_source.as_str(), c.dip_ms), ("3105550000", "dip:dip", Some(40)));
+    assert_eq!(c.customer_rate.map(|r| r.0.to_string()), Some("0.03".into()), "rate_by_lrn");
+    // The answer is cached: the next call to the number needs no dip.
+    bed.feed(&invite("l-2@x"), CUSTOMER);
+    assert!(bed.take(LRN_SERVER).is_empty(), "cache hit: no dip");
+    assert!(bed.take_one(V2, "INVITE ").contains(";rn=+13105550000;npdi@"));
+    assert_eq!(bed.core.stats().lrn_cache_hits, 1);
+    // ... also after a restart (a new core on the same cache file).
+    let (mut again, _) = (Bed::with(&lrn_config(""), &LRN_DECKS, Some(&cache)), ());
+    again.feed(&invite("l-3@x"), CUSTOMER);
+    assert!(again.take(LRN_SERVER).is_empty(), "the cache survives a restart");
+    let _ = std::fs::remove_file(&cache);
+}
+
+#[test]
+fn not_ported_gets_npdi_and_concurrent_calls_share_one_dip() {
+    let (mut bed, cache) = lrn_bed("npdi");
+    bed.feed(&invite("n-1@x"), CUSTOMER);
+    bed.feed(&invite("n-2@x").replace("z9hG4bKa1", "z9hG4bKa2"), CUSTOMER);
+    let dips = bed.take(LRN_SERVER);
+    assert_eq!(dips.len(), 1, "one dip for two calls to the same number");
+    assert_eq!(bed.core.stats().lrn_dips_shared, 1);
+    bed.feed(&redirect(&dips[0], "+12125551212;npdi"), LRN_SERVER);
+    let to_v1 = bed.take(V1);
+    assert_eq!(to_v1.len(), 2, "both calls resume");
+    assert!(
+        to_v1.iter().all(|m| m.starts_with("INVITE sip:12125551212;npdi@198.51.100.1:5060 ")),
+        "{to_v1:#?}"
+    );
+    let _ = std::fs::remove_file(&cache);
+}
+
+#[test]
+fn failed_or_silent_dips_fall_back_to_the_dialed_number() {
+    let (mut bed, cache) = lrn_bed("fail");
+    bed.feed(&invite("f-1@x"), CUSTOMER);
+    let dip = bed.take_one(LRN_SERVER, "INVITE ");
+    let m = parsed(&dip);
+    let mut buf = bytes::BytesMut::new();
+    sip::response_to(&mut buf, &m, 404, "Not Found", Some("n")).finish();
+    bed.feed(std::str::from_utf8(&buf).unwrap(), LRN_SERVER);
+    bed.take_one(LRN_SERVER, "ACK ");
+    let b = bed.take_one(V1, "INVITE sip:12125551212@198.51.100.1:5060 ");
+    assert!(!b.contains("npdi"), "no dip answer, no RFC 4694 parameters");
+    // Silence: the call goes on after timeout_ms (300) plus one timer tick, never later.
+    bed.feed(&invite("f-2@x").replace("+1-212-555-1212", "+1-212-555-1313"), CUSTOMER);
+    bed.take_one(LRN_SERVER, "INVITE sip:+12125551313@");
+    bed.advance(290);
+    assert!(bed.take(V1).is_empty());
+    bed.advance(14);
+    bed.take_one(V1, "INVITE sip:12125551313@");
+    let retransmits = bed.take(LRN_SERVER);
+    assert!(retransmits.iter().all(|m| m.starts_with("INVITE ")), "only retransmissions before the timeout");
+    bed.advance(5_000);
+    assert!(bed.take(LRN_SERVER).is_empty(), "a timed-out dip is abandoned");
+    assert_eq!(bed.core.stats().lrn_fallbacks, 2);
+    let _ = std::fs::remove_file(&cache);
+}
+
+#[test]
+fn file_source_and_non_us_numbers() {
+    let dir = std::env::temp_dir().join(format!("tandem-core-lrnfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lrn_csv = dir.join("lrn.csv");
+    std::fs::write(&lrn_csv, "tn,lrn\n2125551212,3105550000\n").unwrap();
+    let cfg = lrn_config(&format!(
+        "\n[[lrn.source]]\nname = \"npac\"\nkind = \"file\"\npath = \"{}\"\n",
+        lrn_csv.display()
+    ))
+    .replace("lrn = \"dip\"", "lrn = \"npac\"");
+    let cache = dir.join("cache");
+    let mut bed = Bed::with(&cfg, &LRN_DECKS, Some(&cache));
+    bed.feed(&invite("file-1@x"), CUSTOMER);
+    assert!(bed.take(LRN_SERVER).is_empty());
+    assert!(bed.take_one(V2, "INVITE ").contains(";rn=+13105550000;npdi@"));
+    assert_eq!(bed.cdrs().len(), 0);
+    // A number that is not NANP is never looked up.
+    bed.feed(&invite("intl-1@x").replace("+1-212-555-1212", "442079460000"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 404");
+    assert_eq!(bed.cdrs()[0].lrn_source, "none");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,8 +1,7 @@
 //! `tandem check -c FILE`: the configuration, every deck and every LRN file,
 //! with every problem listed.
 
-use crate::config::{self, Config, LrnKind};
-use crate::lrn::file::LrnFile;
+use crate::config::{self, LrnKind};
 use crate::routing::snapshot::{LoadError, RoutingSnapshot};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -14,9 +13,8 @@ pub fn run(path: &Path) -> Result<String, Vec<String>> {
         std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
     let (cfg, cfg_errors) = config::parse_all(&src, path).map_err(|es| strings(&es))?;
     let mut errors = strings(&cfg_errors);
-    let lrn = lrn_files(&cfg, &mut errors);
     match RoutingSnapshot::build(cfg, &src) {
-        Ok(snap) if errors.is_empty() => Ok(summary(&snap, &lrn)),
+        Ok(snap) if errors.is_empty() => Ok(summary(&snap)),
         Ok(_) => Err(errors),
         Err(es) => {
             errors.extend(es.iter().map(LoadError::to_string));
@@ -29,20 +27,7 @@ fn strings<T: ToString>(v: &[T]) -> Vec<String> {
     v.iter().map(ToString::to_string).collect()
 }
 
-fn lrn_files(cfg: &Config, errors: &mut Vec<String>) -> Vec<(String, usize)> {
-    let mut out = Vec::new();
-    for s in cfg.lrn.source.iter().filter(|s| *s.kind.get_ref() == LrnKind::File) {
-        let Some(p) = &s.path else { continue };
-        let full = cfg.resolve(p.get_ref());
-        match LrnFile::load(&full) {
-            Ok(f) => out.push((full.display().to_string(), f.len())),
-            Err(es) => errors.extend(strings(&es)),
-        }
-    }
-    out
-}
-
-fn summary(snap: &RoutingSnapshot, lrn: &[(String, usize)]) -> String {
+fn summary(snap: &RoutingSnapshot) -> String {
     let cfg = &snap.config;
     let mut s = String::new();
     let names = |v: Vec<&String>| v.into_iter().map(String::as_str).collect::<Vec<_>>().join(", ");
@@ -72,8 +57,9 @@ fn summary(snap: &RoutingSnapshot, lrn: &[(String, usize)]) -> String {
             d.heap_bytes()
         );
     }
-    for (path, n) in lrn {
-        let _ = writeln!(s, "lrn file {path}: {n} numbers");
+    for src in cfg.lrn.source.iter().filter(|s| *s.kind.get_ref() == LrnKind::File) {
+        let (Some(path), Some(f)) = (&src.path, snap.lrn_files.get(src.name.get_ref())) else { continue };
+        let _ = writeln!(s, "lrn file {}: {} numbers", cfg.resolve(path.get_ref()).display(), f.len());
     }
     s
 }

@@ -12,6 +12,7 @@ pub mod shard;
 use crate::call::Core;
 use crate::call::build::Local;
 use crate::cdr::CdrWriter;
+use crate::lrn::cache::LrnCache;
 use crate::routing::snapshot::{LoadError, Router};
 use bytes::Bytes;
 use clock::Clock;
@@ -92,6 +93,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         host: cfg.server.advertise.clone().unwrap_or_else(|| cfg.server.listen.ip().to_string()),
         port: cfg.server.listen.port(),
     };
+    let lrn_cache = open_lrn_cache(cfg)?;
     let clock = Clock::new();
     let mut polls = Vec::new();
     let mut wakers = Vec::new();
@@ -115,7 +117,10 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
             .register(io.source(), shard::SOCKET, Interest::READABLE)
             .map_err(io_err("registering the socket"))?;
         let seed = clock::unix_ms() as u64 ^ ((id as u64) << 48) ^ u64::from(std::process::id());
-        let core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now());
+        let mut core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now());
+        if let Some(cache) = &lrn_cache {
+            core = core.with_lrn_cache(Arc::clone(cache));
+        }
         let sh =
             Shard { id: id as u16, poll, io, core, shared: Arc::clone(&shared), clock, cdrs: sink.clone() };
         let pin = cores.as_ref().and_then(|c| c.get(id % c.len().max(1)).copied());
@@ -181,6 +186,20 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     let written = writer.finish().map_err(io_err("writing CDRs"))?;
     crate::info!("stopped", cdrs_written = written);
     Ok(())
+}
+
+/// The shared LRN cache, when any LRN source is configured.
+fn open_lrn_cache(cfg: &crate::config::Config) -> Result<Option<Arc<LrnCache>>, EngineError> {
+    if cfg.lrn.source.is_empty() {
+        return Ok(None);
+    }
+    let path = cfg.resolve(&cfg.lrn.cache);
+    let cache = LrnCache::open(&path, u64::from(cfg.lrn.cache_slots)).map_err(|e| EngineError::Io {
+        context: "LRN cache".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    crate::info!("lrn cache", path = path.display(), slots = cfg.lrn.cache_slots, warm = cache.reused);
+    Ok(Some(Arc::new(cache)))
 }
 
 /// Cores to pin shards to: `[server].cores`, else 0.. when `pin_cores`.

@@ -58,7 +58,7 @@ pub enum CacheError {
         source: io::Error,
     },
     /// Slot count out of range.
-    #[error("cache_slots must be a power of two in 1024..=268435456, got {0}")]
+    #[error("cache_slots must be in 1024..=268435456, got {0}")]
     Slots(u64),
 }
 
@@ -85,11 +85,13 @@ pub struct LrnCache {
 
 impl LrnCache {
     /// Opens `path`, creating or recreating it when absent, foreign, damaged
-    /// or of another size: its contents are trusted only when the header matches.
+    /// or of another size: its contents are trusted only when the header
+    /// matches. `slots` is rounded up to a power of two.
     pub fn open(path: &Path, slots: u64) -> Result<Self, CacheError> {
-        if !slots.is_power_of_two() || !(1024..=1 << 28).contains(&slots) {
+        if !(1024..=1 << 28).contains(&slots) {
             return Err(CacheError::Slots(slots));
         }
+        let slots = slots.next_power_of_two();
         let io_err = |source| CacheError::Io { path: path.display().to_string(), source };
         let len = HEADER as u64 + slots * SLOT as u64;
         let file = OpenOptions::new()

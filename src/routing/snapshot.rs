@@ -3,7 +3,8 @@
 //! and never see a mix of old and new.
 
 use super::deck::{Deck, DeckError};
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, LrnKind};
+use crate::lrn::file::LrnFile;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::fmt;
@@ -44,6 +45,8 @@ pub struct RoutingSnapshot {
     pub gateway_deck: Vec<usize>,
     /// Calls in progress, shared by every shard and carried across reloads by name.
     pub occupancy: Occupancy,
+    /// `file` LRN sources by name, loaded (and reloaded) with the decks.
+    pub lrn_files: HashMap<String, Arc<LrnFile>>,
 }
 
 /// Current calls per customer and per vendor gateway. Touched once per call
@@ -107,12 +110,13 @@ impl RoutingSnapshot {
             config.mapping_gateways.iter().map(|g| deck_of(config.resolve(g.rate_deck.get_ref()))).collect();
         let gateway_deck: Vec<usize> =
             config.routing_gateways.iter().map(|g| deck_of(config.resolve(g.rate_deck.get_ref()))).collect();
-        let (decks, errors) = load_decks(&paths);
+        let (decks, mut errors) = load_decks(&paths);
+        let lrn_files = load_lrn_files(&config, &mut errors);
         if !errors.is_empty() {
             return Err(locate_missing(&config, src, errors));
         }
         let occupancy = Occupancy::fresh(&config);
-        Ok(RoutingSnapshot { config, decks, customer_deck, gateway_deck, occupancy })
+        Ok(RoutingSnapshot { config, decks, customer_deck, gateway_deck, occupancy, lrn_files })
     }
 
     /// Takes over the live counters of `old` for customers and gateways that
@@ -173,6 +177,21 @@ fn load_decks(paths: &[PathBuf]) -> (Vec<Deck>, Vec<DeckError>) {
     (decks, errors)
 }
 
+/// Loads every `file` LRN source; errors name the file and line.
+fn load_lrn_files(config: &Config, errors: &mut Vec<DeckError>) -> HashMap<String, Arc<LrnFile>> {
+    let mut out = HashMap::new();
+    for s in config.lrn.source.iter().filter(|s| *s.kind.get_ref() == LrnKind::File) {
+        let Some(p) = &s.path else { continue };
+        match LrnFile::load(&config.resolve(p.get_ref())) {
+            Ok(f) => {
+                out.insert(s.name.get_ref().clone(), Arc::new(f));
+            }
+            Err(es) => errors.extend(es),
+        }
+    }
+    out
+}
+
 /// Results for decks whose loader thread panicked: reported, never dropped,
 /// so deck indexes stay aligned with paths.
 fn panicked(part: &[PathBuf]) -> Vec<Result<Deck, Vec<DeckError>>> {
@@ -187,7 +206,8 @@ fn locate_missing(config: &Config, src: &str, errors: Vec<DeckError>) -> Vec<Loa
         .mapping_gateways
         .iter()
         .map(|g| &g.rate_deck)
-        .chain(config.routing_gateways.iter().map(|g| &g.rate_deck));
+        .chain(config.routing_gateways.iter().map(|g| &g.rate_deck))
+        .chain(config.lrn.source.iter().filter_map(|s| s.path.as_ref()));
     let mut lines: HashMap<PathBuf, (usize, String)> = HashMap::new();
     for d in named {
         lines.entry(config.resolve(d.get_ref())).or_insert_with(|| config::locate_at(src, d.span().start));
