@@ -48,10 +48,33 @@ enum Command {
         /// The dialed number.
         number: String,
     },
+    /// Number portability cache tools.
+    Lrn {
+        #[command(subcommand)]
+        command: LrnCommand,
+    },
     /// SIP message tools.
     Sip {
         #[command(subcommand)]
         command: SipCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LrnCommand {
+    /// Show the cached answer for a number.
+    Lookup {
+        /// Configuration file (for [lrn].cache).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// A 10-digit NANP number (or 11 digits starting with 1).
+        number: String,
+    },
+    /// Show how full the cache is.
+    Stats {
+        /// Configuration file (for [lrn].cache).
+        #[arg(short, long)]
+        config: PathBuf,
     },
 }
 
@@ -90,7 +113,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Route { config, from, lrn, at, json, number } => {
             route(&config, &from, lrn.as_deref(), at.as_deref(), json, &number)
         }
+        Command::Lrn { command } => Ok(lrn(command)),
         Command::Sip { command: SipCommand::Parse { files } } => sip_parse(&files),
+    }
+}
+
+fn lrn(command: LrnCommand) -> ExitCode {
+    let (config, number) = match &command {
+        LrnCommand::Lookup { config, number } => (config, Some(number)),
+        LrnCommand::Stats { config } => (config, None),
+    };
+    let cfg = match tandem::config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let now = (unix_now().max(0) as u64).min(u64::from(u32::MAX)) as u32;
+    let out = match number {
+        Some(n) => tandem::cli::lrn::lookup(&cfg, n, now),
+        None => tandem::cli::lrn::stats(&cfg, now),
+    };
+    match out {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tandem: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

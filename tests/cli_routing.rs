@@ -148,7 +148,8 @@ fn route_json_and_exit_codes() {
     let v = json(&out);
     assert_eq!(v["customer"], "customer-a");
     assert_eq!(v["number"], "12125551212");
-    assert_eq!(v["lrn"], Value::Null);
+    // vendor-x has LRN on with the `file` source: the live lookup finds the ported number.
+    assert_eq!((&v["lrn"], &v["lrn_source"]), (&Value::from("13105550000"), &Value::from("file")));
     assert_eq!(v["customer_rate"], serde_json::json!({"prefix": "1", "rate": 0.02}));
     assert_eq!(
         v["candidates"],
@@ -175,8 +176,14 @@ fn route_json_and_exit_codes() {
     let out = route(&s, &["--from", "192.0.2.10", "4420"]);
     assert_eq!(out.status.code(), Some(3));
 
-    let out = route(&s, &["--from", "192.0.2.10", "--lrn", "3105550000", "12125551212"]);
-    assert_eq!(json(&out)["lrn"], "13105550000");
+    let out = route(&s, &["--from", "192.0.2.10", "--lrn", "6465550000", "12125551212"]);
+    assert_eq!(
+        (json(&out)["lrn"].clone(), json(&out)["lrn_source"].clone()),
+        (Value::from("16465550000"), Value::from("given"))
+    );
+    let out = route(&s, &["--from", "192.0.2.10", "13105559999"]);
+    assert_eq!(json(&out)["lrn_source"], "file", "not in the file: not ported");
+    assert_eq!(json(&out)["lrn"], Value::Null);
 
     let out = route(&s, &["--from", "not-an-ip", "1212"]);
     assert_eq!(out.status.code(), Some(1));

@@ -61,6 +61,24 @@ impl LrnInfo {
     }
 }
 
+/// The number and LRN source to look up for a call whose first routing
+/// outcome is `first` and whose number (after the dial plan) is `number`:
+/// when a gateway with LRN on could take it and it is a NANP number.
+pub fn lrn_plan(snap: &RoutingSnapshot, number: &str, first: &Outcome) -> Option<(u64, usize)> {
+    if !matches!(first, Outcome::Route(_) | Outcome::NoRoute(_) | Outcome::NoCustomerRate(_)) {
+        return None;
+    }
+    let tn = nanp_tn(number)?;
+    let cfg = &snap.config;
+    let gw = cfg.routing_gateways.iter().find(|g| {
+        g.lrn.is_some()
+            && (g.prefixes.is_empty() || g.prefixes.iter().any(|p| number.starts_with(p.as_str())))
+    })?;
+    let name = gw.lrn.as_ref()?.get_ref();
+    let source = cfg.lrn.source.iter().position(|s| s.name.get_ref() == name)?;
+    Some((tn, source))
+}
+
 /// A dip in flight (or finishing its transaction).
 #[derive(Debug)]
 pub struct Dip {
@@ -83,18 +101,7 @@ impl Core {
         number: &str,
         first: &Outcome,
     ) -> Option<(u64, usize)> {
-        if !matches!(first, Outcome::Route(_) | Outcome::NoRoute(_) | Outcome::NoCustomerRate(_)) {
-            return None;
-        }
-        let tn = nanp_tn(number)?;
-        let cfg = &snap.config;
-        let gw = cfg.routing_gateways.iter().find(|g| {
-            g.lrn.is_some()
-                && (g.prefixes.is_empty() || g.prefixes.iter().any(|p| number.starts_with(p.as_str())))
-        })?;
-        let name = gw.lrn.as_ref()?.get_ref();
-        let source = cfg.lrn.source.iter().position(|s| s.name.get_ref() == name)?;
-        Some((tn, source))
+        lrn_plan(snap, number, first)
     }
 
     /// An answer available now (cache or file), or `None`: a dip is needed.

@@ -2,5 +2,6 @@
 //! exit status.
 
 pub mod check;
+pub mod lrn;
 pub mod route;
 pub mod sip_parse;

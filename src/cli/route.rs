@@ -1,9 +1,14 @@
 //! `tandem route -c FILE --from IP [--lrn N] [--at RFC3339] [--json] NUMBER`:
 //! one routing decision, explained.
 
+use crate::call::build::{Local, ack_for};
+use crate::config::LrnKind;
+use crate::lrn::cache::{Answer, LrnCache};
+use crate::lrn::dip;
 use crate::routing::decide::{self, Decision, Live, Outcome, Priced, Request};
 use crate::routing::money::Rate;
 use crate::routing::snapshot::RoutingSnapshot;
+use crate::sip;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -24,6 +29,9 @@ pub struct Explained {
     pub number: Option<String>,
     /// LRN used.
     pub lrn: Option<String>,
+    /// Where the LRN answer came from: `given` (--lrn), `cache`, `dip:<name>`,
+    /// `file`, `fallback` (the lookup failed) or `none` (no lookup needed).
+    pub lrn_source: String,
     /// Customer rate.
     pub customer_rate: Option<RateJson>,
     /// Candidates in order.
@@ -68,6 +76,8 @@ pub struct SkippedJson {
 }
 
 /// Decides and explains; returns the explanation and the exit status.
+/// Without `lrn`, looks the number up as the switch would (cache, file,
+/// or a live dip).
 pub fn run(
     snap: &RoutingSnapshot,
     from: SocketAddr,
@@ -75,14 +85,98 @@ pub fn run(
     lrn: Option<&str>,
     now: i64,
 ) -> (Explained, u8) {
-    let req = Request { source: from, number, lrn, now };
+    let (lrn_live, lrn_source) = match lrn {
+        Some(l) => (Some(l.to_owned()), "given".to_owned()),
+        None => live_lrn(snap, from, number, now),
+    };
+    let req = Request { source: from, number, lrn: lrn_live.as_deref(), now };
     let outcome = decide::decide(snap, &req, &Live::default());
+    let (mut explained, code) = explain_outcome(snap, outcome);
+    explained.lrn_source = lrn_source;
+    (explained, code)
+}
+
+/// The LRN lookup the switch would make for this call.
+fn live_lrn(snap: &RoutingSnapshot, from: SocketAddr, number: &str, now: i64) -> (Option<String>, String) {
+    let req = Request { source: from, number, lrn: None, now };
+    let first = decide::decide(snap, &req, &Live::default());
+    let normalized = match &first {
+        Outcome::Route(d) | Outcome::NoRoute(d) | Outcome::NoCustomerRate(d) => d.number.clone(),
+        _ => return (None, "none".into()),
+    };
+    let Some((tn, source)) = crate::call::lrn::lrn_plan(snap, &normalized, &first) else {
+        return (None, "none".into());
+    };
+    let cfg = &snap.config;
+    let now_s = now.clamp(0, i64::from(u32::MAX)) as u32;
+    if let Ok(cache) = LrnCache::open_existing(&cfg.resolve(&cfg.lrn.cache)) {
+        if let Some(a) = cache.get(tn, now_s) {
+            return (ported(a), "cache".into());
+        }
+    }
+    let src = &cfg.lrn.source[source];
+    match (src.kind.get_ref(), src.address) {
+        (LrnKind::File, _) => {
+            let file = snap.lrn_files.get(src.name.get_ref());
+            let a = file.map(|f| f.get(tn).map_or(Answer::NotPorted, Answer::Ported));
+            (a.and_then(ported), "file".into())
+        }
+        (LrnKind::SipRedirect, Some(addr)) => match blocking_dip(addr, tn, src.timeout_ms) {
+            Some(a) => (ported(a), format!("dip:{}", src.name.get_ref())),
+            None => (None, "fallback".into()),
+        },
+        (LrnKind::SipRedirect, None) => (None, "fallback".into()),
+    }
+}
+
+fn ported(a: Answer) -> Option<String> {
+    match a {
+        Answer::Ported(l) => Some(l.to_string()),
+        Answer::NotPorted => None,
+    }
+}
+
+/// One dip from the command line: the same INVITE the switch sends, the
+/// 302 read the same way and ACKed; `None` on failure or after `timeout_ms`.
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // an operator tool: its own socket and clock
+fn blocking_dip(server: SocketAddr, tn: u64, timeout_ms: u32) -> Option<Answer> {
+    use std::time::{Duration, Instant};
+    let any: SocketAddr =
+        if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+    let sock = std::net::UdpSocket::bind(any).ok()?;
+    sock.connect(server).ok()?;
+    let me = sock.local_addr().ok()?;
+    let local = Local { host: me.ip().to_string(), port: me.port() };
+    let call_id = format!("route-{tn}-{}@{}", std::process::id(), local.host);
+    let request =
+        dip::request(&local, &server.to_string(), tn, &call_id, "route", &format!("z9hG4bKroute{tn}"));
+    sock.send(&request).ok()?;
+    let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+        sock.set_read_timeout(Some(left)).ok()?;
+        let n = sock.recv(&mut buf).ok()?;
+        let Ok(msg) = sip::parse(&buf[..n]) else { continue };
+        if msg.call_id().ok() != Some(call_id.as_str()) || msg.status().is_none_or(|s| s < 200) {
+            continue;
+        }
+        let to = msg.header(sip::HeaderName::To).map_or(&b""[..], |h| h.value);
+        if msg.status().is_some_and(|s| s >= 300) {
+            let _ = sock.send(&ack_for(&request, to));
+        }
+        return dip::answer(&msg);
+    }
+}
+
+fn explain_outcome(snap: &RoutingSnapshot, outcome: Outcome) -> (Explained, u8) {
     let cfg = &snap.config;
     let customer = |i: usize| Some(cfg.mapping_gateways[i].name.get_ref().clone());
     let empty = |customer, error: &str| Explained {
         customer,
         number: None,
         lrn: None,
+        lrn_source: String::new(),
         customer_rate: None,
         candidates: Vec::new(),
         skipped: Vec::new(),
@@ -112,6 +206,7 @@ fn explain(snap: &RoutingSnapshot, d: Decision, error: Option<&str>) -> Explaine
         customer: Some(snap.config.mapping_gateways[d.customer].name.get_ref().clone()),
         number: Some(d.number),
         lrn: d.lrn,
+        lrn_source: String::new(),
         customer_rate: d.customer_rate.as_ref().map(rate_json),
         candidates: d
             .candidates
@@ -139,7 +234,7 @@ pub fn text(e: &Explained) -> String {
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let _ = writeln!(s, "customer:      {}", or_dash(&e.customer));
     let _ = writeln!(s, "number:        {}", or_dash(&e.number));
-    let _ = writeln!(s, "lrn:           {}", or_dash(&e.lrn));
+    let _ = writeln!(s, "lrn:           {} ({})", or_dash(&e.lrn), e.lrn_source);
     let rate = e.customer_rate.as_ref().map(|r| format!("{} (prefix {})", r.rate, r.prefix));
     let _ = writeln!(s, "customer rate: {}", or_dash(&rate));
     if !e.candidates.is_empty() {

@@ -122,6 +122,24 @@ impl LrnCache {
         Ok(LrnCache { map, mask: slots - 1, reused })
     }
 
+    /// Opens an existing cache file for an operator tool: its header decides
+    /// the size, and a file without a valid header is refused, never recreated.
+    pub fn open_existing(path: &Path) -> Result<Self, CacheError> {
+        let io_err = |source| CacheError::Io { path: path.display().to_string(), source };
+        let file = OpenOptions::new().read(true).write(true).open(path).map_err(io_err)?;
+        // SAFETY: as in `open`; the header is validated before any slot is read.
+        let map = unsafe { MmapMut::map_mut(&file) }.map_err(io_err)?;
+        let slots = map.get(16..24).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+        if !slots.is_power_of_two()
+            || !header_ok(&map, slots)
+            || map.len() as u64 != HEADER as u64 + slots * SLOT as u64
+        {
+            let e = io::Error::new(io::ErrorKind::InvalidData, "not a tandem LRN cache (bad header)");
+            return Err(io_err(e));
+        }
+        Ok(LrnCache { map, mask: slots - 1, reused: true })
+    }
+
     fn slots(&self) -> &[Slot] {
         let bytes = &self.map[HEADER..];
         // SAFETY: the map is page-aligned and HEADER is 64, so slots start
@@ -175,6 +193,15 @@ impl LrnCache {
         if let Some((at, _)) = victim {
             write(&slots[at], tn, answer, expires);
         }
+    }
+
+    /// When the cached answer for `tn` expires (Unix seconds), if cached.
+    pub fn expiry(&self, tn: u64) -> Option<u32> {
+        let slots = self.slots();
+        (0..MAX_PROBE)
+            .filter_map(|i| read(&slots[(self.home(tn) + i) & self.mask as usize]))
+            .find(|(key, ..)| *key == tn)
+            .map(|(.., exp)| exp)
     }
 
     /// Counts slots (an operator tool's view; walks the whole table).
