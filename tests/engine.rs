@@ -4,7 +4,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // the test is the network and the clock
 
 use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,11 @@ struct Switch {
 impl Switch {
     /// Starts `tandem run` with a customer at 127.0.0.2 and `vendors` in priority order.
     fn start(name: &str, sip: &str, vendors: &[Vendor]) -> Switch {
+        Switch::start_with(name, sip, vendors, "", "")
+    }
+
+    /// Like `start`, with `gateway_extra` in every `[[routing_gateway]]` and `tail` at the end.
+    fn start_with(name: &str, sip: &str, vendors: &[Vendor], gateway_extra: &str, tail: &str) -> Switch {
         let dir = std::env::temp_dir().join(format!("tandem-engine-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("tmp dir");
@@ -44,13 +49,14 @@ impl Switch {
         );
         for (i, v) in vendors.iter().enumerate() {
             cfg.push_str(&format!(
-                "\n[[routing_gateway]]\nname = \"v{}\"\naddress = \"{}:{}\"\nrate_deck = \"v.csv\"\npriority = {}\n",
+                "\n[[routing_gateway]]\nname = \"v{}\"\naddress = \"{}:{}\"\nrate_deck = \"v.csv\"\npriority = {}\n{gateway_extra}\n",
                 i + 1,
                 v.ip,
                 v.port,
                 i + 1
             ));
         }
+        cfg.push_str(tail);
         std::fs::write(dir.join("tandem.toml"), cfg).expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
             .args(["run", "-c"])
@@ -409,13 +415,18 @@ impl Switch {
 
 /// The first INVITE that reaches `sock` within 3 s, if any.
 fn invite_at(sock: &UdpSocket) -> Option<String> {
+    invite_for(sock, "")
+}
+
+/// The first INVITE for `number` (skipping retransmissions of other calls) within 3 s.
+fn invite_for(sock: &UdpSocket, number: &str) -> Option<String> {
     sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
     let end = Instant::now() + Duration::from_secs(3);
     let mut buf = vec![0u8; 65_535];
     while Instant::now() < end {
         if let Ok((n, _)) = sock.recv_from(&mut buf) {
             let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if text.starts_with("INVITE ") {
+            if text.starts_with(&format!("INVITE sip:{number}")) {
                 return Some(text);
             }
         }
@@ -452,4 +463,105 @@ fn sighup_reloads_decks_and_a_bad_deck_keeps_the_old_routing() {
     );
     customer.send_to(invite_text(&customer, "reload-3", "INVITE").as_bytes(), sw.addr()).expect("send");
     assert!(invite_at(&s2).is_some(), "the old routing stays in service");
+}
+
+/// An LRN server on loopback: 302 with `rn` for …1212, `npdi` only for …1313,
+/// 404 for …1414, silence for …1515. Counts the dips it answered.
+fn lrn_server() -> (SocketAddr, Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>) {
+    let sock = UdpSocket::bind("127.0.0.6:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+    let addr = sock.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (log, halt) = (Arc::clone(&seen), Arc::clone(&stop));
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_535];
+        while !halt.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else { continue };
+            let Ok(msg) = tandem::sip::parse(&buf[..n]) else { continue };
+            if msg.method() != Some(tandem::sip::Method::Invite) {
+                continue; // the ACK for our 302/404
+            }
+            let ruri = msg.request_uri().map(|u| u.raw.to_owned()).unwrap_or_default();
+            log.lock().expect("log").push(ruri.clone());
+            let user = ruri.trim_start_matches("sip:").split('@').next().unwrap_or_default().to_owned();
+            let (status, contact) = match &user[user.len().saturating_sub(4)..] {
+                "1212" => (302, format!("<sip:{user};rn=+13105550000;npdi@lrn.test;user=phone>")),
+                "1313" => (302, format!("<sip:{user};npdi@lrn.test;user=phone>")),
+                "1414" => (404, String::new()),
+                _ => continue,
+            };
+            let mut out = bytes::BytesMut::new();
+            let b = tandem::sip::response_to(&mut out, &msg, status, "X", Some("lrn"));
+            if contact.is_empty() {
+                b.finish()
+            } else {
+                b.header("Contact", &contact).finish()
+            }
+            let _ = sock.send_to(&out, peer);
+        }
+    });
+    (addr, seen, stop)
+}
+
+fn call_to(sw: &Switch, number: &str, call_id: &str) {
+    let customer = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    let text = invite_text(&customer, call_id, "INVITE").replace("12125551212", number);
+    customer.send_to(text.as_bytes(), sw.addr()).expect("send");
+    std::mem::forget(customer); // keep the port bound so tandem's answers are not ICMP-refused
+}
+
+#[test]
+fn lrn_dips_route_on_the_lrn_fall_back_on_failure_and_the_cache_survives_a_restart() {
+    let (lrn_addr, dips, stop) = lrn_server();
+    let v1 = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");
+    let vend = Vendor { ip: "127.0.0.3", port: v1.local_addr().expect("addr").port() };
+    let cache = std::env::temp_dir().join(format!("tandem-engine-lrn-cache-{}", std::process::id()));
+    let _ = std::fs::remove_file(&cache);
+    let tail = format!(
+        "\n[lrn]\ncache = \"{}\"\ncache_slots = 4096\n\n[[lrn.source]]\nname = \"dip\"\nkind = \"sip-redirect\"\naddress = \"{lrn_addr}\"\ntimeout_ms = 250\n",
+        cache.display()
+    );
+    let sw = Switch::start_with("lrn", "invite_timeout = 30", &[vend], "lrn = \"dip\"", &tail);
+    call_to(&sw, "12125551212", "lrn-ported");
+    let b = invite_for(&v1, "12125551212").expect("B-leg INVITE");
+    assert!(b.starts_with("INVITE sip:12125551212;rn=+13105550000;npdi@127.0.0.3:"), "{b}");
+    call_to(&sw, "12125551313", "lrn-npdi");
+    assert!(invite_for(&v1, "12125551313").expect("B-leg").starts_with("INVITE sip:12125551313;npdi@"));
+    call_to(&sw, "12125551414", "lrn-404");
+    assert!(
+        invite_for(&v1, "12125551414").expect("B-leg").starts_with("INVITE sip:12125551414@"),
+        "404: routed on the dialed number"
+    );
+    let t0 = Instant::now();
+    call_to(&sw, "12125551515", "lrn-silent");
+    assert!(
+        invite_for(&v1, "12125551515").expect("B-leg").starts_with("INVITE sip:12125551515@"),
+        "silence: routed on the dialed number"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(250 + 500),
+        "a silent dip costs about timeout_ms (the exact bound is in the core tests)"
+    );
+    call_to(&sw, "12125551212", "lrn-cached");
+    assert!(invite_for(&v1, "12125551212").expect("B-leg").contains(";rn=+13105550000;npdi@"));
+    let before = dips.lock().expect("dips").len();
+    assert_eq!(before, 4, "the repeat call hit the cache: {:?}", dips.lock().expect("dips"));
+    let (status, cdrs) = sw.stop();
+    assert!(status.success());
+    let source_of =
+        |id: &str| cdrs.iter().find(|r| r[col("a_call_id")] == id).map(|r| r[col("lrn_source")].clone());
+    assert_eq!(source_of("lrn-ported").as_deref(), Some("dip:dip"));
+    assert_eq!(source_of("lrn-404").as_deref(), Some("fallback"));
+    assert_eq!(source_of("lrn-silent").as_deref(), Some("fallback"));
+    assert_eq!(source_of("lrn-cached").as_deref(), Some("cache"));
+    // Restart on the same cache file: no dip for a cached number.
+    let sw = Switch::start_with("lrn2", "invite_timeout = 30", &[vend], "lrn = \"dip\"", &tail);
+    sw.wait_log("warm=true", Duration::from_secs(2));
+    call_to(&sw, "12125551212", "lrn-after-restart");
+    assert!(invite_for(&v1, "12125551212").expect("B-leg").contains(";rn=+13105550000;npdi@"));
+    assert_eq!(dips.lock().expect("dips").len(), before, "no dip after the restart");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(sw);
+    let _ = std::fs::remove_file(&cache);
 }
