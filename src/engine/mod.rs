@@ -175,6 +175,26 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
             parse_errors = r.stats.parse_errors
         );
     }
+    let mut dips = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| EngineError::Io {
+        context: "dip histogram".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let total = |f: fn(&crate::call::Stats) -> u64| reports.iter().map(|r| f(&r.stats)).sum::<u64>();
+    for r in &reports {
+        let _ = dips.add(&r.dip_latency_ms);
+    }
+    crate::info!(
+        "lrn",
+        cache_hits = total(|s| s.lrn_cache_hits),
+        cache_misses = total(|s| s.lrn_cache_misses),
+        file_lookups = total(|s| s.lrn_file_lookups),
+        dips = total(|s| s.lrn_dips),
+        dips_shared = total(|s| s.lrn_dips_shared),
+        answers = total(|s| s.lrn_answers),
+        fallbacks = total(|s| s.lrn_fallbacks),
+        dip_p50_ms = dips.value_at_quantile(0.5),
+        dip_p99_ms = dips.value_at_quantile(0.99)
+    );
     crate::info!(
         "invite latency",
         count = latency.len(),

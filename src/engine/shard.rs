@@ -55,6 +55,8 @@ pub struct Report {
     pub handoffs_dropped: u64,
     /// The core's counters.
     pub stats: crate::call::Stats,
+    /// LRN dip latency (ms) on this shard.
+    pub dip_latency_ms: hdrhistogram::Histogram<u64>,
     /// Microseconds from receiving a new INVITE to sending what it caused
     /// (100 Trying and the B-leg INVITE): tandem's added latency.
     pub invite_latency_us: hdrhistogram::Histogram<u64>,
@@ -64,11 +66,14 @@ impl Report {
     fn new(id: u16) -> Self {
         let invite_latency_us = hdrhistogram::Histogram::new_with_bounds(1, 10_000_000, 3)
             .expect("constant bounds: 1 µs..10 s, 3 digits");
+        let dip_latency_ms = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
+            .expect("constant bounds: 1 ms..1 h, 3 digits");
         Report {
             id,
             handoffs_out: 0,
             handoffs_dropped: 0,
             stats: crate::call::Stats::default(),
+            dip_latency_ms,
             invite_latency_us,
         }
     }
@@ -106,6 +111,7 @@ impl<I: PacketIo> Shard<I> {
             }
         }
         report.stats = self.core.stats().clone();
+        let _ = report.dip_latency_ms.add(self.core.dip_latency_ms());
         Ok(report)
     }
 
