@@ -78,20 +78,18 @@ pub struct Usage {
 /// The mapped table.
 pub struct LrnCache {
     map: MmapMut,
-    mask: u64,
+    slots: u64,
     /// Whether an existing file's contents were kept (a warm start).
     pub reused: bool,
 }
 
 impl LrnCache {
     /// Opens `path`, creating or recreating it when absent, foreign, damaged
-    /// or of another size: its contents are trusted only when the header
-    /// matches. `slots` is rounded up to a power of two.
+    /// or of another size: its contents are trusted only when the header matches.
     pub fn open(path: &Path, slots: u64) -> Result<Self, CacheError> {
         if !(1024..=1 << 28).contains(&slots) {
             return Err(CacheError::Slots(slots));
         }
-        let slots = slots.next_power_of_two();
         let io_err = |source| CacheError::Io { path: path.display().to_string(), source };
         let len = HEADER as u64 + slots * SLOT as u64;
         let file = OpenOptions::new()
@@ -119,7 +117,9 @@ impl LrnCache {
             write_header(&mut map, slots);
             map.flush().map_err(io_err)?;
         }
-        Ok(LrnCache { map, mask: slots - 1, reused })
+        // Best effort: huge pages cut TLB misses on a table of hundreds of MB.
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Ok(LrnCache { map, slots, reused })
     }
 
     /// Opens an existing cache file for an operator tool: its header decides
@@ -137,7 +137,7 @@ impl LrnCache {
             let e = io::Error::new(io::ErrorKind::InvalidData, "not a tandem LRN cache (bad header)");
             return Err(io_err(e));
         }
-        Ok(LrnCache { map, mask: slots - 1, reused: true })
+        Ok(LrnCache { map, slots, reused: true })
     }
 
     fn slots(&self) -> &[Slot] {
@@ -149,15 +149,23 @@ impl LrnCache {
     }
 
     fn home(&self, key: u64) -> usize {
-        // A multiplicative hash spreads consecutive numbers over the table.
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20 & self.mask) as usize
+        // A multiplicative hash spreads consecutive numbers; the multiply-shift
+        // range reduction maps it onto any table size (no power of two needed).
+        let h = key.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ((u128::from(h) * u128::from(self.slots)) >> 64) as usize
+    }
+
+    fn at(&self, home: usize, i: usize) -> usize {
+        let n = self.slots as usize;
+        let j = home + i;
+        if j >= n { j - n } else { j }
     }
 
     /// The answer for `tn` if cached and not expired at `now` (Unix seconds).
     pub fn get(&self, tn: u64, now: u32) -> Option<Answer> {
         let slots = self.slots();
         for i in 0..MAX_PROBE {
-            let slot = &slots[(self.home(tn) + i) & self.mask as usize];
+            let slot = &slots[self.at(self.home(tn), i)];
             match read(slot)? {
                 (0, ..) => return None, // an empty slot ends the probe chain
                 (key, flags, lrn, expires) if key == tn => {
@@ -179,7 +187,7 @@ impl LrnCache {
         let slots = self.slots();
         let mut victim: Option<(usize, u32)> = None;
         for i in 0..MAX_PROBE {
-            let at = (self.home(tn) + i) & self.mask as usize;
+            let at = self.at(self.home(tn), i);
             let Some((key, _, _, exp)) = read(&slots[at]) else { continue };
             if key == tn || key == 0 {
                 victim = Some((at, 0));
@@ -199,14 +207,14 @@ impl LrnCache {
     pub fn expiry(&self, tn: u64) -> Option<u32> {
         let slots = self.slots();
         (0..MAX_PROBE)
-            .filter_map(|i| read(&slots[(self.home(tn) + i) & self.mask as usize]))
+            .filter_map(|i| read(&slots[self.at(self.home(tn), i)]))
             .find(|(key, ..)| *key == tn)
             .map(|(.., exp)| exp)
     }
 
     /// Counts slots (an operator tool's view; walks the whole table).
     pub fn usage(&self, now: u32) -> Usage {
-        let mut u = Usage { slots: self.mask + 1, ..Usage::default() };
+        let mut u = Usage { slots: self.slots, ..Usage::default() };
         for slot in self.slots() {
             match read(slot) {
                 Some((0, ..)) | None => {}
