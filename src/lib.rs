@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod lrn;
+pub mod register;
 pub mod routing;
 pub mod sip;
 pub mod txn;

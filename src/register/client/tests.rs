@@ -1,0 +1,173 @@
+use super::*;
+use crate::sip;
+
+fn settings(expire: Expire) -> Settings {
+    Settings {
+        name: "v1".into(),
+        proxy: "198.51.100.20:5060".parse().unwrap(),
+        domain: "carrier.example".into(),
+        user: "acct1001".into(),
+        password: "secret".into(),
+        contact_host: "203.0.113.10".into(),
+        expire,
+        retry_delay_s: 60,
+        privacy: Privacy::Id,
+    }
+}
+
+fn client(expire: Expire) -> Client {
+    let local = Local { host: "203.0.113.10".into(), port: 5060 };
+    Client::new(settings(expire), local, "tdm0-reg-1@203.0.113.10".into(), "regtag".into())
+}
+
+/// The REGISTER the client just sent, as text.
+fn sent(c: &mut Client) -> String {
+    let (d, to) = c.poll_transmit().expect("a REGISTER");
+    assert_eq!(to.to_string(), "198.51.100.20:5060");
+    String::from_utf8(d.to_vec()).unwrap()
+}
+
+/// The registrar's answer to `req`.
+fn answer(req: &str, status: u16, extra: &[(&str, &str)]) -> Vec<u8> {
+    let m = sip::parse(req.as_bytes()).unwrap();
+    let mut buf = BytesMut::new();
+    let mut b = sip::response_to(&mut buf, &m, status, "X", Some("srv"));
+    for (n, v) in extra {
+        b = b.header(n, v);
+    }
+    b.finish();
+    buf.to_vec()
+}
+
+fn feed(c: &mut Client, bytes: &[u8], now: u64) {
+    c.handle_response(&sip::parse(bytes).unwrap(), now);
+}
+
+const CHALLENGE: &str = r#"Digest realm="carrier.example", nonce="n1", qop="auth", algorithm=MD5"#;
+
+#[test]
+fn challenge_then_register_auto_adopts_the_granted_period_and_refreshes() {
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    let m = sip::parse(r1.as_bytes()).unwrap();
+    m.validate().unwrap();
+    assert_eq!(m.request_uri().unwrap().raw, "sip:carrier.example");
+    assert_eq!(m.expires().unwrap(), Some(3600));
+    assert!(r1.contains("Privacy: id\r\n") && r1.contains("Contact: <sip:acct1001@203.0.113.10:5060>"));
+    feed(&mut c, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 10);
+    let r2 = sent(&mut c);
+    let m2 = sip::parse(r2.as_bytes()).unwrap();
+    assert_eq!(m2.cseq().unwrap().seq, 2);
+    assert_eq!(m2.call_id().unwrap(), "tdm0-reg-1@203.0.113.10");
+    assert_eq!(m2.from().unwrap().tag, Some("regtag"));
+    let auth = m2.auths(HeaderName::Authorization).next().unwrap().unwrap();
+    assert_eq!(auth.param("nc").as_deref(), Some("00000001"));
+    // The server's own check: recompute the response.
+    let ch = Challenge::parse(&crate::sip::Auth::parse(CHALLENGE).unwrap()).unwrap();
+    let req = digest::Request {
+        method: "REGISTER",
+        uri: "sip:carrier.example",
+        user: "acct1001",
+        password: "secret",
+    };
+    let cnonce = auth.param("cnonce").unwrap();
+    assert_eq!(auth.param("response").as_deref(), Some(digest::response(&ch, &req, 1, &cnonce).as_str()));
+    feed(&mut c, &answer(&r2, 200, &[("Contact", "<sip:acct1001@203.0.113.10:5060>;expires=600")]), 20);
+    assert_eq!(c.state(), State::Registered);
+    assert_eq!(c.poll_event(), Some(Event::Registered(600)));
+    c.handle_timeout(20 + 5_000); // timer K ends the transaction
+    assert_eq!(c.poll_timeout(), Some(20 + 510_000), "refresh at 85 % of 600 s");
+    c.handle_timeout(20 + 510_000);
+    let r3 = sent(&mut c);
+    assert!(
+        r3.contains("CSeq: 3 REGISTER") && r3.contains("Authorization: Digest"),
+        "refresh reuses the credentials"
+    );
+}
+
+#[test]
+fn proxy_challenge_and_min_expires() {
+    let mut c = client(Expire::Seconds(30));
+    c.start(0);
+    let r1 = sent(&mut c);
+    assert!(r1.contains("Expires: 30\r\n"));
+    feed(&mut c, &answer(&r1, 407, &[("Proxy-Authenticate", CHALLENGE)]), 1);
+    let r2 = sent(&mut c);
+    assert!(r2.contains("Proxy-Authorization: Digest "));
+    feed(&mut c, &answer(&r2, 423, &[("Min-Expires", "120")]), 2);
+    let r3 = sent(&mut c);
+    assert!(r3.contains("Expires: 120\r\n"), "{r3}");
+    feed(&mut c, &answer(&r3, 200, &[("Expires", "120")]), 3);
+    assert_eq!(c.state(), State::Registered);
+}
+
+#[test]
+fn refused_credentials_and_silence_wait_the_retry_delay() {
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    feed(&mut c, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 1);
+    let r2 = sent(&mut c);
+    feed(&mut c, &answer(&r2, 401, &[("WWW-Authenticate", CHALLENGE)]), 2);
+    assert_eq!(c.state(), State::Failed, "same nonce again: the password is wrong");
+    assert!(matches!(c.poll_event(), Some(Event::Failed(w)) if w.contains("same nonce")));
+    assert!(c.poll_transmit().is_none(), "no retry storm");
+    assert_eq!(c.poll_timeout(), Some(2 + 60_000));
+    c.handle_timeout(60_001);
+    assert!(c.poll_transmit().is_none());
+    c.handle_timeout(60_002);
+    let r3 = sent(&mut c);
+    feed(&mut c, &answer(&r3, 403, &[]), 60_010);
+    assert_eq!(c.state(), State::Failed);
+    // No answer at all: retransmissions, then failure at 64·T1, then the retry delay.
+    c.handle_timeout(120_010);
+    let _ = sent(&mut c);
+    let mut now = 120_010;
+    while c.state() == State::Registering {
+        now = c.poll_timeout().unwrap();
+        c.handle_timeout(now);
+        while c.poll_transmit().is_some() {}
+    }
+    assert_eq!((c.state(), now), (State::Failed, 120_010 + 32_000));
+}
+
+#[test]
+fn stale_nonce_is_answered_again() {
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    feed(&mut c, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 1);
+    let r2 = sent(&mut c);
+    let stale = r#"Digest realm="carrier.example", nonce="n1", qop="auth", stale=true"#;
+    feed(&mut c, &answer(&r2, 401, &[("WWW-Authenticate", stale)]), 2);
+    assert_eq!(c.state(), State::Registering, "stale=true is not a failure");
+    let _ = sent(&mut c);
+}
+
+#[test]
+fn unregister_reuses_call_id_and_tag_and_answers_a_challenge() {
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    feed(&mut c, &answer(&r1, 200, &[("Expires", "3600")]), 1);
+    c.unregister(5);
+    let u1 = sent(&mut c);
+    let m = sip::parse(u1.as_bytes()).unwrap();
+    assert_eq!(m.expires().unwrap(), Some(0));
+    assert!(u1.contains(";expires=0"));
+    assert_eq!(
+        (m.call_id().unwrap(), m.from().unwrap().tag, m.cseq().unwrap().seq),
+        ("tdm0-reg-1@203.0.113.10", Some("regtag"), 2)
+    );
+    feed(&mut c, &answer(&u1, 401, &[("WWW-Authenticate", CHALLENGE)]), 6);
+    let u2 = sent(&mut c);
+    assert!(u2.contains("Expires: 0\r\n") && u2.contains("Authorization: Digest "));
+    feed(&mut c, &answer(&u2, 200, &[]), 7);
+    assert!(c.unregister_done());
+    assert_eq!(c.state(), State::Unregistered);
+    // Never registered: nothing to remove.
+    let mut idle = client(Expire::Auto);
+    idle.unregister(0);
+    assert!(idle.unregister_done() && idle.poll_transmit().is_none());
+}
