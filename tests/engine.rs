@@ -565,3 +565,42 @@ fn lrn_dips_route_on_the_lrn_fall_back_on_failure_and_the_cache_survives_a_resta
     drop(sw);
     let _ = std::fs::remove_file(&cache);
 }
+
+#[test]
+fn registers_with_digest_and_unregisters_on_shutdown_through_a_challenge() {
+    let port = free_port("127.0.0.8");
+    let dir = workdir("registrar");
+    let registrar = sipp(
+        &dir,
+        &[
+            "-sf",
+            &scenario("registrar_challenge.xml"),
+            "-i",
+            "127.0.0.8",
+            "-p",
+            &port.to_string(),
+            "-m",
+            "1",
+            "-trace_err",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let v1 = vendor("127.0.0.3");
+    let reg = format!(
+        "\n[routing_gateway.register]\nproxy = \"127.0.0.8:{port}\"\ndomain = \"carrier.test\"\nuser = \"acct1001\"\npassword = \"secret\"\nperiod = 60\n"
+    );
+    let sw = Switch::start_with("register", "", &[v1], &reg, "");
+    sw.wait_log("registered gateway=v1 expires_s=60", Duration::from_secs(10));
+    let logs = Arc::clone(&sw.logs);
+    let (status, _) = sw.stop();
+    assert!(status.success(), "exit {status}");
+    assert!(
+        logs.lock().expect("logs").iter().any(|l| l.contains("unregistered gateway=v1")),
+        "{:#?}",
+        logs.lock().expect("logs")
+    );
+    assert!(
+        finish(registrar).success(),
+        "the registrar saw a valid unregister, answered after its challenge"
+    );
+}

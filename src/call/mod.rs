@@ -14,6 +14,9 @@ mod state;
 
 use crate::cdr::Cdr;
 use crate::lrn::cache::LrnCache;
+use crate::register::client::{
+    Client as RegClient, Event as RegEvent, Settings as RegSettings, State as RegState,
+};
 use crate::routing::snapshot::Router;
 use crate::sip::{self, Method};
 use crate::txn::wheel::Wheel;
@@ -82,6 +85,8 @@ pub(crate) enum TimerKey {
     Call(u32, u32),
     /// An LRN dip, by id.
     Dip(u64),
+    /// An outbound registration, by index.
+    Reg(usize),
 }
 
 /// One shard's calls.
@@ -105,6 +110,8 @@ pub struct Core {
     dip_by_call_id: HashMap<Box<str>, u64>,
     next_dip: u64,
     dip_latency_ms: hdrhistogram::Histogram<u64>,
+    registrations: Vec<RegClient>,
+    reg_by_call_id: HashMap<Box<str>, usize>,
 }
 
 impl Core {
@@ -131,6 +138,60 @@ impl Core {
             next_dip: 0,
             dip_latency_ms: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
                 .expect("constant bounds: 1 ms..1 h, 3 digits"),
+            registrations: Vec::new(),
+            reg_by_call_id: HashMap::new(),
+        }
+    }
+
+    /// Takes over an outbound registration and sends its first REGISTER.
+    /// Its Call-ID is this shard's, so every answer comes back here.
+    pub fn add_registration(&mut self, settings: RegSettings, now: Now) {
+        let call_id = self.ids.call_id(&self.local.host);
+        let tag = self.ids.tag();
+        let mut client = RegClient::new(settings, self.local.clone(), call_id.clone(), tag);
+        client.start(now.ms);
+        let index = self.registrations.len();
+        self.reg_by_call_id.insert(call_id.into_boxed_str(), index);
+        self.registrations.push(client);
+        self.reg_flush(index);
+    }
+
+    /// Starts removing every binding (shutdown with `user_agent_send_unregister`).
+    pub fn unregister_all(&mut self, now: Now) {
+        for i in 0..self.registrations.len() {
+            self.registrations[i].unregister(now.ms);
+            self.reg_flush(i);
+        }
+    }
+
+    /// Registrations whose unregister has no final outcome yet.
+    pub fn unregister_pending(&self) -> usize {
+        self.registrations.iter().filter(|r| !r.unregister_done()).count()
+    }
+
+    /// Registrations and their states, for logs.
+    pub fn registrations(&self) -> impl Iterator<Item = (&str, RegState)> + '_ {
+        self.registrations.iter().map(|r| (r.settings().name.as_str(), r.state()))
+    }
+
+    /// State changes of registrations since the last call: (gateway, event).
+    pub fn poll_reg_events(&mut self) -> Vec<(String, RegEvent)> {
+        let mut out = Vec::new();
+        for r in &mut self.registrations {
+            while let Some(e) = r.poll_event() {
+                out.push((r.settings().name.clone(), e));
+            }
+        }
+        out
+    }
+
+    fn reg_flush(&mut self, i: usize) {
+        let r = &mut self.registrations[i];
+        while let Some(out) = r.poll_transmit() {
+            self.outbox.push(out);
+        }
+        if let Some(t) = r.poll_timeout() {
+            self.wheel.insert(t, TimerKey::Reg(i));
         }
     }
 
@@ -232,6 +293,14 @@ impl Core {
                 }
                 TimerKey::Call(..) => {}
                 TimerKey::Dip(id) => self.dip_timer(id, now),
+                TimerKey::Reg(i) => {
+                    if let Some(r) = self.registrations.get_mut(i) {
+                        if r.poll_timeout().is_some_and(|t| t <= now.ms) {
+                            r.handle_timeout(now.ms);
+                            self.reg_flush(i);
+                        }
+                    }
+                }
             }
         }
         self.fired = fired;
@@ -267,6 +336,10 @@ impl Core {
         let call_id = msg.call_id().unwrap_or_default();
         if let Some(&id) = self.dip_by_call_id.get(call_id) {
             return self.dip_response(id, msg, now);
+        }
+        if let Some(&i) = self.reg_by_call_id.get(call_id) {
+            self.registrations[i].handle_response(msg, now.ms);
+            return self.reg_flush(i);
         }
         match self.by_id.get(call_id) {
             Some(&(slot, Side::B(i))) => {

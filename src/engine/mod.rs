@@ -13,6 +13,7 @@ use crate::call::Core;
 use crate::call::build::Local;
 use crate::cdr::CdrWriter;
 use crate::lrn::cache::LrnCache;
+use crate::register::client::Settings as RegSettings;
 use crate::routing::snapshot::{LoadError, Router};
 use bytes::Bytes;
 use clock::Clock;
@@ -41,6 +42,8 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// Monotonic ms at which calls still up are hung up.
     pub deadline_ms: AtomicU64,
+    /// `[sip].user_agent_send_unregister`: remove upstream bindings on shutdown.
+    pub send_unregister: bool,
 }
 
 impl Shared {
@@ -107,7 +110,9 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         wakers,
         draining: AtomicBool::new(false),
         deadline_ms: AtomicU64::new(u64::MAX),
+        send_unregister: cfg.sip.user_agent_send_unregister,
     });
+    let mut registrations = registrations(cfg, &local);
     let cores = core_ids(cfg);
     let mut handles = Vec::new();
     for (id, poll) in polls.into_iter().enumerate() {
@@ -120,6 +125,11 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         let mut core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now());
         if let Some(cache) = &lrn_cache {
             core = core.with_lrn_cache(Arc::clone(cache));
+        }
+        // Registrations are spread evenly: registration i belongs to shard i mod shards.
+        let mine: Vec<_> = registrations.extract_if(.., |(i, _)| *i % shards as usize == id).collect();
+        for (_, settings) in mine {
+            core.add_registration(settings, clock.now());
         }
         let sh =
             Shard { id: id as u16, poll, io, core, shared: Arc::clone(&shared), clock, cdrs: sink.clone() };
@@ -206,6 +216,28 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     let written = writer.finish().map_err(io_err("writing CDRs"))?;
     crate::info!("stopped", cdrs_written = written);
     Ok(())
+}
+
+/// Every `[routing_gateway.register]`, numbered.
+fn registrations(cfg: &crate::config::Config, local: &Local) -> Vec<(usize, RegSettings)> {
+    let with_reg = cfg.routing_gateways.iter().filter_map(|g| g.register.as_ref().map(|r| (g, r)));
+    with_reg
+        .enumerate()
+        .map(|(i, (g, r))| {
+            let settings = RegSettings {
+                name: g.name.get_ref().clone(),
+                proxy: r.proxy,
+                domain: r.domain.clone(),
+                user: r.user.clone(),
+                password: r.password.clone(),
+                contact_host: r.host.clone().unwrap_or_else(|| local.host.clone()),
+                expire: r.period.unwrap_or(cfg.sip.user_agent_expire),
+                retry_delay_s: cfg.sip.user_agent_retry_delay,
+                privacy: cfg.sip.user_agent_privacy,
+            };
+            (i, settings)
+        })
+        .collect()
 }
 
 /// The shared LRN cache, when any LRN source is configured.

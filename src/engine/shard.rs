@@ -6,6 +6,7 @@ use super::io::{PacketIo, RxBatch};
 use super::{Handoff, Shared};
 use crate::call::{Core, Now, ids};
 use crate::cdr::CdrSink;
+use crate::register::client::State as RegState;
 use crate::sip::{self, HeaderName};
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
@@ -105,6 +106,7 @@ impl<I: PacketIo> Shard<I> {
             self.core.handle_timeout(now);
             self.flush(&mut handoffs, &mut report)?;
             record_latency(&mut invites_in, &mut report);
+            log_registrations(self.id, &mut self.core);
             if shutdown.step(&mut self.core, &self.shared, now) {
                 self.flush(&mut handoffs, &mut report)?;
                 break;
@@ -187,6 +189,25 @@ impl<I: PacketIo> Shard<I> {
     }
 }
 
+/// One log line per registration state change.
+fn log_registrations(shard: u16, core: &mut Core) {
+    use crate::register::client::Event;
+    for (gateway, event) in core.poll_reg_events() {
+        match event {
+            Event::Registered(secs) => {
+                crate::info!("registered", gateway = gateway, expires_s = secs, shard = shard)
+            }
+            Event::Failed(why) => {
+                crate::warn!("registration failed", gateway = gateway, reason = why, shard = shard)
+            }
+            Event::Unregistered => crate::info!("unregistered", gateway = gateway, shard = shard),
+            Event::UnregisterFailed(why) => {
+                crate::warn!("unregister failed", gateway = gateway, reason = why, shard = shard)
+            }
+        }
+    }
+}
+
 /// A new call's INVITE (no To tag yet).
 fn is_new_invite(msg: &sip::Message<'_>) -> bool {
     msg.method() == Some(sip::Method::Invite) && msg.to().is_ok_and(|t| t.tag.is_none())
@@ -226,13 +247,24 @@ impl ShutdownState {
         if !self.draining {
             self.draining = true;
             core.set_draining();
+            if shared.send_unregister {
+                core.unregister_all(now);
+            }
         }
         let deadline = shared.deadline_ms.load(Ordering::Acquire);
         if !self.hung_up && now.ms >= deadline {
             self.hung_up = true;
             core.hangup_all(now);
+            for (gateway, state) in core.registrations() {
+                if shared.send_unregister
+                    && !matches!(state, RegState::Unregistered | RegState::UnregisterFailed)
+                {
+                    crate::warn!("unregister timed out", gateway = gateway);
+                }
+            }
         }
-        if core.active_calls() > 0 {
+        let unregistering = shared.send_unregister && core.unregister_pending() > 0 && !self.hung_up;
+        if core.active_calls() > 0 || unregistering {
             return false;
         }
         let since = *self.idle_since.get_or_insert(now.ms);
