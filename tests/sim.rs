@@ -200,10 +200,10 @@ impl Uac {
             Ok(Method::Invite) => self.invite_response(k, status, &to_value, now),
             Ok(Method::Bye) => {
                 let c = &mut self.calls[k];
-                if let Some(b) = c.bye.as_mut() {
-                    if let ClientEvent::Final(_) = b.handle_response(status, now, Bytes::new) {
-                        c.outcome.get_or_insert(Outcome::Ended);
-                    }
+                if let Some(b) = c.bye.as_mut()
+                    && let ClientEvent::Final(_) = b.handle_response(status, now, Bytes::new)
+                {
+                    c.outcome.get_or_insert(Outcome::Ended);
                 }
             }
             Ok(Method::Cancel) => {
@@ -276,10 +276,10 @@ impl Uac {
                 self.calls[k].bye = Some(ClientTxn::new(Kind::NonInvite, bye, now));
             }
             let c = &mut self.calls[k];
-            if let Some(b) = c.bye.as_mut() {
-                if b.handle_timeout(now) == ClientEvent::Timeout {
-                    c.outcome.get_or_insert(Outcome::Ended);
-                }
+            if let Some(b) = c.bye.as_mut()
+                && b.handle_timeout(now) == ClientEvent::Timeout
+            {
+                c.outcome.get_or_insert(Outcome::Ended);
             }
             if let Some(t) = c.cancel.as_mut() {
                 t.handle_timeout(now);
@@ -348,10 +348,10 @@ impl Uas {
             }
             Some(Method::Cancel) => {
                 self.io.send_to(reply(&msg, 200, "c"), self.tandem);
-                if let Some(c) = self.calls.get_mut(&call_id) {
-                    if let Ok(inv) = sip::parse(&c.invite.clone()) {
-                        c.txn.respond(487, reply(&inv, 487, &c.tag), now);
-                    }
+                if let Some(c) = self.calls.get_mut(&call_id)
+                    && let Ok(inv) = sip::parse(&c.invite.clone())
+                {
+                    c.txn.respond(487, reply(&inv, 487, &c.tag), now);
                 }
             }
             _ => self.io.send_to(reply(&msg, 200, "b"), self.tandem),

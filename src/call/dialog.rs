@@ -282,14 +282,14 @@ impl Core {
     fn relay_timers(&mut self, call: &mut Call, now: Now) {
         for r in &mut call.relays {
             r.server.handle_timeout(now.ms);
-            if r.client.handle_timeout(now.ms) == ClientEvent::Timeout {
-                if let Ok(req) = sip::parse(&r.request) {
-                    r.server.respond(
-                        408,
-                        build::response(&req, 408, "Request Timeout", None, None, None),
-                        now.ms,
-                    );
-                }
+            if r.client.handle_timeout(now.ms) == ClientEvent::Timeout
+                && let Ok(req) = sip::parse(&r.request)
+            {
+                r.server.respond(
+                    408,
+                    build::response(&req, 408, "Request Timeout", None, None, None),
+                    now.ms,
+                );
             }
         }
     }

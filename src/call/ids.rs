@@ -11,10 +11,10 @@ pub fn owner(call_id: &[u8], shards: u16) -> u16 {
     if shards <= 1 {
         return 0;
     }
-    if let Some(shard) = encoded_shard(call_id) {
-        if shard < shards {
-            return shard;
-        }
+    if let Some(shard) = encoded_shard(call_id)
+        && shard < shards
+    {
+        return shard;
     }
     (fnv1a(call_id) % u64::from(shards)) as u16
 }

@@ -133,12 +133,12 @@ impl Core {
     /// Joins the dip for `tn` in flight on this shard, or starts one.
     pub(super) fn start_dip(&mut self, call: &mut Call, tn: u64, source: usize, now: Now) {
         let waiter = (call.slot, call.generation);
-        if let Some(id) = self.dip_by_tn.get(&tn).copied() {
-            if let Some(d) = self.dips.get_mut(&id) {
-                d.waiters.push(waiter);
-                self.stats.lrn_dips_shared += 1;
-                return;
-            }
+        if let Some(id) = self.dip_by_tn.get(&tn).copied()
+            && let Some(d) = self.dips.get_mut(&id)
+        {
+            d.waiters.push(waiter);
+            self.stats.lrn_dips_shared += 1;
+            return;
         }
         let src = &call.snap.config.lrn.source[source];
         let Some(peer) = src.address else { return self.resume(call, LrnInfo::fallback(None), now) };

@@ -294,11 +294,11 @@ impl Core {
                 TimerKey::Call(..) => {}
                 TimerKey::Dip(id) => self.dip_timer(id, now),
                 TimerKey::Reg(i) => {
-                    if let Some(r) = self.registrations.get_mut(i) {
-                        if r.poll_timeout().is_some_and(|t| t <= now.ms) {
-                            r.handle_timeout(now.ms);
-                            self.reg_flush(i);
-                        }
+                    if let Some(r) = self.registrations.get_mut(i)
+                        && r.poll_timeout().is_some_and(|t| t <= now.ms)
+                    {
+                        r.handle_timeout(now.ms);
+                        self.reg_flush(i);
                     }
                 }
             }
@@ -402,11 +402,11 @@ impl Core {
             self.remove(slot, call);
             return;
         }
-        if let Some(t) = call.next_deadline() {
-            if call.scheduled.is_none_or(|s| t < s || s <= now.ms) {
-                self.wheel.insert(t, TimerKey::Call(slot, call.generation));
-                call.scheduled = Some(t);
-            }
+        if let Some(t) = call.next_deadline()
+            && call.scheduled.is_none_or(|s| t < s || s <= now.ms)
+        {
+            self.wheel.insert(t, TimerKey::Call(slot, call.generation));
+            call.scheduled = Some(t);
         }
         self.calls[slot as usize] = Some(call);
     }

@@ -109,10 +109,10 @@ fn live_lrn(snap: &RoutingSnapshot, from: SocketAddr, number: &str, now: i64) ->
     };
     let cfg = &snap.config;
     let now_s = now.clamp(0, i64::from(u32::MAX)) as u32;
-    if let Ok(cache) = LrnCache::open_existing(&cfg.resolve(&cfg.lrn.cache)) {
-        if let Some(a) = cache.get(tn, now_s) {
-            return (ported(a), "cache".into());
-        }
+    if let Ok(cache) = LrnCache::open_existing(&cfg.resolve(&cfg.lrn.cache))
+        && let Some(a) = cache.get(tn, now_s)
+    {
+        return (ported(a), "cache".into());
     }
     let src = &cfg.lrn.source[source];
     match (src.kind.get_ref(), src.address) {

@@ -95,10 +95,10 @@ impl<I: PacketIo> Shard<I> {
                 .core
                 .poll_timeout()
                 .map_or(MAX_SLEEP, |t| Duration::from_millis(t.saturating_sub(now.ms)));
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout.min(MAX_SLEEP))) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout.min(MAX_SLEEP)))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return Err(e);
             }
             let now = self.clock.now();
             self.receive(&mut batch, &mut handoffs, &mut invites_in, now)?;

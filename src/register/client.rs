@@ -281,10 +281,10 @@ impl Client {
 
     /// Time passed: retransmit, give up on a silent registrar, refresh, retry.
     pub fn handle_timeout(&mut self, now: u64) {
-        if let Some(txn) = self.txn.as_mut() {
-            if txn.handle_timeout(now) == ClientEvent::Timeout {
-                return self.fail("no answer from the registrar".into(), now);
-            }
+        if let Some(txn) = self.txn.as_mut()
+            && txn.handle_timeout(now) == ClientEvent::Timeout
+        {
+            return self.fail("no answer from the registrar".into(), now);
         }
         if self.refresh_at.is_some_and(|t| now >= t) || self.retry_at.is_some_and(|t| now >= t) {
             self.send(now, false);

@@ -237,19 +237,19 @@ fn check_gateway(
     if rate.is_none() && gw.check_rate {
         return Err(Skip::NoRate);
     }
-    if let (Some(rate), Some(max)) = (rate, gw.max_minute_rate) {
-        if rate > max {
-            return Err(Skip::AboveMaxRate { rate, max });
-        }
+    if let (Some(rate), Some(max)) = (rate, gw.max_minute_rate)
+        && rate > max
+    {
+        return Err(Skip::AboveMaxRate { rate, max });
     }
     let profit = match (&d.customer_rate, rate) {
         (Some(c), Some(v)) => Some(c.tariff.rate - v),
         _ => None,
     };
-    if let (Some(profit), Some(floor)) = (profit, gw.lowest_profit) {
-        if profit < floor {
-            return Err(Skip::BelowLowestProfit { profit, floor });
-        }
+    if let (Some(profit), Some(floor)) = (profit, gw.lowest_profit)
+        && profit < floor
+    {
+        return Err(Skip::BelowLowestProfit { profit, floor });
     }
     let calls = live.gateway_calls.get(i).copied().unwrap_or(0);
     if gw.max_calls > 0 && calls >= gw.max_calls {
