@@ -23,5 +23,6 @@ pub mod engine;
 pub mod lrn;
 pub mod register;
 pub mod routing;
+pub mod shutdown;
 pub mod sip;
 pub mod txn;

@@ -24,7 +24,7 @@ use shard::{Report, Shard};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// Messages a shard's handoff queue holds.
 const HANDOFF_CAPACITY: usize = 65_536;
@@ -47,7 +47,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn wake_all(&self) {
+    /// Wakes every shard.
+    pub fn wake_all(&self) {
         for w in &self.wakers {
             let _ = w.wake();
         }
@@ -154,7 +155,13 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         config = path.display(),
         cdr_dir = cdr_dir.display()
     );
-    spawn_signals(Arc::clone(&router), Arc::clone(&shared), clock, u64::from(cfg.sip.shutdown_deadline))?;
+    crate::shutdown::spawn_signal_thread(
+        Arc::clone(&router),
+        Arc::clone(&shared),
+        clock,
+        u64::from(cfg.sip.shutdown_deadline),
+    )
+    .map_err(io_err("starting the signal thread"))?;
     let reports: Vec<Report> = handles
         .into_iter()
         .filter_map(|h| match h.join() {
@@ -273,44 +280,4 @@ fn core_ids(cfg: &crate::config::Config) -> Option<Vec<core_affinity::CoreId>> {
         (None, true) => Some(all),
         (None, false) => None,
     }
-}
-
-/// SIGHUP reloads; the first SIGTERM/SIGINT starts a graceful shutdown; a
-/// second exits at once.
-fn spawn_signals(
-    router: Arc<Router>,
-    shared: Arc<Shared>,
-    clock: Clock,
-    deadline_s: u64,
-) -> Result<(), EngineError> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])
-        .map_err(io_err("installing signal handlers"))?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                if sig == SIGHUP {
-                    match router.reload() {
-                        Ok(s) => crate::info!("reloaded", decks = s.decks.len()),
-                        Err(errors) => {
-                            for e in errors {
-                                crate::warn!("reload refused, old routing stays", error = e);
-                            }
-                        }
-                    }
-                    continue;
-                }
-                if shared.draining.swap(true, Ordering::AcqRel) {
-                    crate::warn!("second signal: exiting at once");
-                    std::process::exit(1);
-                }
-                let deadline = clock.now().ms + deadline_s * 1000;
-                shared.deadline_ms.store(deadline, Ordering::Release);
-                crate::info!("shutting down", deadline_s = deadline_s);
-                shared.wake_all();
-            }
-        })
-        .map_err(io_err("starting the signal thread"))?;
-    Ok(())
 }

@@ -6,14 +6,12 @@ use super::io::{PacketIo, RxBatch};
 use super::{Handoff, Shared};
 use crate::call::{Core, Now, ids};
 use crate::cdr::CdrSink;
-use crate::register::client::State as RegState;
 use crate::sip::{self, HeaderName};
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// The socket's token.
@@ -24,8 +22,6 @@ pub const WAKER: Token = Token(1);
 const RX_BATCHES_PER_TURN: usize = 16;
 /// Longest sleep, so shutdown flags are seen promptly even when idle.
 const MAX_SLEEP: Duration = Duration::from_millis(100);
-/// After the last call ends in a shutdown, how long BYEs may take to be answered.
-const BYE_GRACE_MS: u64 = 2_000;
 
 /// A shard's state, moved into its thread.
 pub struct Shard<I: PacketIo> {
@@ -88,7 +84,7 @@ impl<I: PacketIo> Shard<I> {
         let mut handoffs: Vec<Vec<Handoff>> = vec![Vec::new(); self.shared.queues.len()];
         let mut report = Report::new(self.id);
         let mut invites_in: Vec<Instant> = Vec::new();
-        let mut shutdown = ShutdownState::default();
+        let mut shutdown = crate::shutdown::Drain::default();
         loop {
             let now = self.clock.now();
             let timeout = self
@@ -227,47 +223,5 @@ fn record_latency(invites_in: &mut Vec<Instant>, report: &mut Report) {
     for t in invites_in.drain(..) {
         let us = sent.saturating_duration_since(t).as_micros() as u64;
         let _ = report.invite_latency_us.record(us.max(1));
-    }
-}
-
-/// A shard's progress through a graceful shutdown.
-#[derive(Debug, Default)]
-struct ShutdownState {
-    draining: bool,
-    hung_up: bool,
-    idle_since: Option<u64>,
-}
-
-impl ShutdownState {
-    /// Returns `true` when the shard may stop.
-    fn step(&mut self, core: &mut Core, shared: &Shared, now: Now) -> bool {
-        if !shared.draining.load(Ordering::Acquire) {
-            return false;
-        }
-        if !self.draining {
-            self.draining = true;
-            core.set_draining();
-            if shared.send_unregister {
-                core.unregister_all(now);
-            }
-        }
-        let deadline = shared.deadline_ms.load(Ordering::Acquire);
-        if !self.hung_up && now.ms >= deadline {
-            self.hung_up = true;
-            core.hangup_all(now);
-            for (gateway, state) in core.registrations() {
-                if shared.send_unregister
-                    && !matches!(state, RegState::Unregistered | RegState::UnregisterFailed)
-                {
-                    crate::warn!("unregister timed out", gateway = gateway);
-                }
-            }
-        }
-        let unregistering = shared.send_unregister && core.unregister_pending() > 0 && !self.hung_up;
-        if core.active_calls() > 0 || unregistering {
-            return false;
-        }
-        let since = *self.idle_since.get_or_insert(now.ms);
-        core.held_calls() == 0 || now.ms >= since + BYE_GRACE_MS
     }
 }
