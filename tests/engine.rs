@@ -604,3 +604,41 @@ fn registers_with_digest_and_unregisters_on_shutdown_through_a_challenge() {
         "the registrar saw a valid unregister, answered after its challenge"
     );
 }
+
+/// A SIPp registrar on 127.0.0.8 running `file`, and tandem registering to it.
+fn registrar_run(name: &str, file: &str, sip: &str, period: &str) -> (Switch, Child) {
+    let port = free_port("127.0.0.8");
+    let dir = workdir(name);
+    let registrar = Command::new("sipp")
+        .args(["-nostdin", "-timeout", "60s", "-timeout_error", "-sf", &scenario(file), "-i", "127.0.0.8"])
+        .args(["-p", &port.to_string(), "-m", "1", "-trace_err"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp");
+    std::thread::sleep(Duration::from_millis(300));
+    let reg = format!(
+        "\n[routing_gateway.register]\nproxy = \"127.0.0.8:{port}\"\ndomain = \"carrier.test\"\nuser = \"acct1001\"\npassword = \"secret\"\nperiod = {period}\n"
+    );
+    (Switch::start_with(name, sip, &[vendor("127.0.0.3")], &reg, ""), registrar)
+}
+
+#[test]
+fn proxy_challenge_and_min_expires_on_the_wire() {
+    let (sw, registrar) = registrar_run("reg407", "registrar_407_423.xml", "", "60");
+    sw.wait_log("registered gateway=v1 expires_s=120", Duration::from_secs(10));
+    assert!(finish(registrar).success(), "407 answered with Proxy-Authorization, then Expires: 120");
+}
+
+#[test]
+fn a_refused_registration_waits_the_retry_delay() {
+    let (sw, registrar) =
+        registrar_run("reg403", "registrar_403_then_200.xml", "user_agent_retry_delay = 30", "\"auto\"");
+    sw.wait_log("registration failed gateway=v1", Duration::from_secs(5));
+    let failed_at = Instant::now();
+    sw.wait_log("registered gateway=v1 expires_s=3600", Duration::from_secs(40));
+    let waited = failed_at.elapsed();
+    assert!(waited >= Duration::from_secs(29), "retried after {waited:?}, before the 30 s delay");
+    assert!(finish(registrar).success());
+}
