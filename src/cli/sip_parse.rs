@@ -102,7 +102,7 @@ fn fill(s: &mut Summary, msg: &Message<'_>) {
     s.kind = Some(if msg.is_request() { "request" } else { "response" });
     s.method = msg.method().map(|m| m.as_str().to_owned());
     s.status = msg.status();
-    s.request_uri = msg.request_uri().map(|u| u.raw.to_owned());
+    s.request_uri = msg.request_uri_raw().map(str::to_owned);
     s.call_id = msg.call_id().ok().map(str::to_owned);
     s.cseq = msg.cseq().ok().map(|c| CSeqJson { seq: c.seq, method: c.method.as_str().to_owned() });
     s.from = msg.from().ok().as_ref().map(addr);

@@ -40,8 +40,8 @@ pub enum StartLine<'a> {
     Request {
         /// The method.
         method: Method<'a>,
-        /// The Request-URI.
-        uri: Uri<'a>,
+        /// The Request-URI as written; parsed by [`Message::request_uri`].
+        uri: &'a str,
     },
     /// `SIP/2.0 SP Status-Code SP Reason-Phrase`
     Response {
@@ -159,12 +159,16 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     }
     let method = Method::parse(method).ok_or(ParseError::BadMethod)?;
     check_version(version.as_bytes())?;
-    let uri = Uri::parse(uri).map_err(|_| ParseError::BadRequestUri)?;
-    // RFC 3261 §19.1.1: headers are not allowed in a Request-URI.
+    Ok(StartLine::Request { method, uri })
+}
+
+/// A Request-URI: any URI, and for sip/sips without headers (RFC 3261 §19.1.1).
+fn request_uri(raw: &str) -> Result<Uri<'_>, ParseError> {
+    let uri = Uri::parse(raw).map_err(|_| ParseError::BadRequestUri)?;
     if uri.is_sip() && uri.headers.is_some() {
         return Err(ParseError::BadRequestUri);
     }
-    Ok(StartLine::Request { method, uri })
+    Ok(uri)
 }
 
 fn parse_status_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
@@ -223,9 +227,15 @@ impl<'a> Message<'a> {
         }
     }
 
-    /// The Request-URI; `None` for a response.
-    pub fn request_uri(&self) -> Option<&Uri<'a>> {
-        match &self.start {
+    /// The Request-URI, parsed now; `None` for a response or a malformed URI
+    /// (which [`Message::validate`] reports).
+    pub fn request_uri(&self) -> Option<Uri<'a>> {
+        request_uri(self.request_uri_raw()?).ok()
+    }
+
+    /// The Request-URI as written; `None` for a response.
+    pub fn request_uri_raw(&self) -> Option<&'a str> {
+        match self.start {
             StartLine::Request { uri, .. } => Some(uri),
             StartLine::Response { .. } => None,
         }
@@ -404,6 +414,9 @@ impl<'a> Message<'a> {
     /// method, and every header tandem interprets well formed.
     pub fn validate(&self) -> Result<(), ParseError> {
         use HeaderName as H;
+        if let Some(raw) = self.request_uri_raw() {
+            request_uri(raw)?;
+        }
         for required in [H::CallId, H::CSeq, H::From, H::To, H::Via] {
             if self.header(required).is_none() {
                 return Err(ParseError::MissingHeader(required));
