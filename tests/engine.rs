@@ -642,3 +642,42 @@ fn a_refused_registration_waits_the_retry_delay() {
     assert!(waited >= Duration::from_secs(29), "retried after {waited:?}, before the 30 s delay");
     assert!(finish(registrar).success());
 }
+
+#[test]
+fn a_silent_registrar_is_retried_after_timeout_plus_delay() {
+    // A registrar that never answers the first attempt (nor its retransmissions).
+    let sock = UdpSocket::bind("127.0.0.9:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let port = sock.local_addr().expect("addr").port();
+    let reg = format!(
+        "\n[routing_gateway.register]\nproxy = \"127.0.0.9:{port}\"\ndomain = \"carrier.test\"\nuser = \"acct1001\"\npassword = \"secret\"\n"
+    );
+    let sw = Switch::start_with("regsilent", "user_agent_retry_delay = 30", &[vendor("127.0.0.3")], &reg, "");
+    let start = Instant::now();
+    let mut buf = vec![0u8; 65_535];
+    let mut first_attempt = 0;
+    let retry = loop {
+        assert!(start.elapsed() < Duration::from_secs(75), "no retry within 75 s");
+        let Ok((n, peer)) = sock.recv_from(&mut buf) else { continue };
+        let msg = tandem::sip::parse(&buf[..n]).expect("REGISTER parses");
+        match msg.cseq().expect("cseq").seq {
+            1 => first_attempt += 1,
+            _ => {
+                let mut out = bytes::BytesMut::new();
+                tandem::sip::response_to(&mut out, &msg, 200, "OK", Some("r"))
+                    .header("Expires", "600")
+                    .finish();
+                sock.send_to(&out, peer).expect("send");
+                break start.elapsed();
+            }
+        }
+    };
+    assert!(first_attempt >= 5, "the first REGISTER was retransmitted ({first_attempt} copies)");
+    // 64·T1 (32 s) without an answer, then user_agent_retry_delay (30 s).
+    assert!(retry >= Duration::from_secs(61), "retried after {retry:?}");
+    sw.wait_log(
+        "registration failed gateway=v1 reason=\"no answer from the registrar\"",
+        Duration::from_secs(1),
+    );
+    sw.wait_log("registered gateway=v1 expires_s=600", Duration::from_secs(5));
+}

@@ -100,11 +100,12 @@ impl<I: PacketIo> Shard<I> {
             self.receive(&mut batch, &mut handoffs, &mut invites_in, now)?;
             self.drain_handoffs(&mut invites_in, now);
             self.core.handle_timeout(now);
+            // The drain step may add unregisters or BYEs: it runs before the send.
+            let done = shutdown.step(&mut self.core, &self.shared, now);
             self.flush(&mut handoffs, &mut report)?;
             record_latency(&mut invites_in, &mut report);
             log_registrations(self.id, &mut self.core);
-            if shutdown.step(&mut self.core, &self.shared, now) {
-                self.flush(&mut handoffs, &mut report)?;
+            if done {
                 break;
             }
         }

@@ -82,7 +82,10 @@ pub struct Client {
     txn: Option<ClientTxn>,
     asked: u32,
     challenge: Option<(Challenge, bool)>,
-    answered_nonce: Option<String>,
+    /// This round's request already answered a challenge: another (not stale) means refused.
+    answered: bool,
+    /// `stale=true` challenges answered this round (bounded: no endless loop).
+    stale_answers: u8,
     nc: u32,
     cnonce: String,
     refresh_at: Option<u64>,
@@ -109,7 +112,8 @@ impl Client {
             txn: None,
             asked,
             challenge: None,
-            answered_nonce: None,
+            answered: false,
+            stale_answers: 0,
             nc: 0,
             cnonce,
             refresh_at: None,
@@ -136,14 +140,22 @@ impl Client {
 
     /// Sends the first REGISTER.
     pub fn start(&mut self, now: u64) {
-        self.send(now, false);
+        self.new_round(now, false);
+    }
+
+    /// A new register, refresh, retry or unregister: credentials kept from an
+    /// earlier challenge are sent preemptively, and may be challenged once.
+    fn new_round(&mut self, now: u64, unregister: bool) {
+        self.answered = false;
+        self.stale_answers = 0;
+        self.send(now, unregister);
     }
 
     /// Removes the binding (shutdown): `Expires: 0`. With nothing bound there
     /// is nothing to remove.
     pub fn unregister(&mut self, now: u64) {
         match self.state {
-            State::Registered | State::Registering => self.send(now, true),
+            State::Registered | State::Registering => self.new_round(now, true),
             State::Unregistering | State::Unregistered | State::UnregisterFailed => {}
             State::Idle | State::Failed => {
                 self.state = State::Unregistered;
@@ -243,7 +255,6 @@ impl Client {
         });
         let granted = from_contact.or(msg.expires().ok().flatten()).unwrap_or(self.asked).max(1);
         self.state = State::Registered;
-        self.answered_nonce = None;
         // Refresh before expiry, at about 85 % of the granted time.
         self.refresh_at = Some(now + u64::from(granted) * 850);
         self.events.push(Event::Registered(granted));
@@ -256,10 +267,20 @@ impl Client {
             return self
                 .fail(format!("{} without a usable Digest challenge", if proxy { 407 } else { 401 }), now);
         };
-        if self.answered_nonce.as_deref() == Some(ch.nonce.as_str()) && !ch.stale {
-            return self.fail("credentials refused (challenged again with the same nonce)".into(), now);
+        // Credentials that answered a challenge and are challenged again were
+        // refused, whatever the new nonce (most registrars mint one per
+        // challenge); only `stale=true` says the nonce, not the password, expired.
+        if self.answered && !ch.stale {
+            return self
+                .fail("credentials refused (challenged again after answering a challenge)".into(), now);
         }
-        self.answered_nonce = Some(ch.nonce.clone());
+        if ch.stale {
+            self.stale_answers += 1;
+            if self.stale_answers > 2 {
+                return self.fail("challenged stale three times in a row".into(), now);
+            }
+        }
+        self.answered = true;
         self.nc = 0;
         self.challenge = Some((ch, proxy));
         let unregister = self.state == State::Unregistering;
@@ -268,7 +289,6 @@ impl Client {
 
     fn fail(&mut self, why: String, now: u64) {
         self.txn = None;
-        self.answered_nonce = None;
         if self.state == State::Unregistering {
             self.state = State::UnregisterFailed;
             self.events.push(Event::UnregisterFailed(why));
@@ -287,7 +307,7 @@ impl Client {
             return self.fail("no answer from the registrar".into(), now);
         }
         if self.refresh_at.is_some_and(|t| now >= t) || self.retry_at.is_some_and(|t| now >= t) {
-            self.send(now, false);
+            self.new_round(now, false);
         }
     }
 

@@ -110,8 +110,8 @@ fn refused_credentials_and_silence_wait_the_retry_delay() {
     feed(&mut c, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 1);
     let r2 = sent(&mut c);
     feed(&mut c, &answer(&r2, 401, &[("WWW-Authenticate", CHALLENGE)]), 2);
-    assert_eq!(c.state(), State::Failed, "same nonce again: the password is wrong");
-    assert!(matches!(c.poll_event(), Some(Event::Failed(w)) if w.contains("same nonce")));
+    assert_eq!(c.state(), State::Failed, "challenged again: the password is wrong");
+    assert!(matches!(c.poll_event(), Some(Event::Failed(w)) if w.contains("credentials refused")));
     assert!(c.poll_transmit().is_none(), "no retry storm");
     assert_eq!(c.poll_timeout(), Some(2 + 60_000));
     c.handle_timeout(60_001);
@@ -130,6 +130,37 @@ fn refused_credentials_and_silence_wait_the_retry_delay() {
         while c.poll_transmit().is_some() {}
     }
     assert_eq!((c.state(), now), (State::Failed, 120_010 + 32_000));
+}
+
+#[test]
+fn fresh_nonces_do_not_hide_a_wrong_password() {
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let mut req = sent(&mut c);
+    for n in 0..5 {
+        let ch = format!(r#"Digest realm="carrier.example", nonce="fresh{n}", qop="auth""#);
+        feed(&mut c, &answer(&req, 401, &[("WWW-Authenticate", &ch)]), 1 + n);
+        match c.poll_transmit() {
+            Some((d, _)) => req = String::from_utf8(d.to_vec()).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(c.state(), State::Failed, "the second challenge in a round is a refusal");
+    assert!(req.contains("CSeq: 2 REGISTER"), "exactly one answered challenge: {req}");
+    // A refresh with kept credentials may be challenged once (a new nonce) and answered.
+    let mut ok = client(Expire::Auto);
+    ok.start(0);
+    let r1 = sent(&mut ok);
+    feed(&mut ok, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 1);
+    let r2 = sent(&mut ok);
+    feed(&mut ok, &answer(&r2, 200, &[("Expires", "100")]), 2);
+    ok.handle_timeout(2 + 85_000);
+    let r3 = sent(&mut ok);
+    let fresh = r#"Digest realm="carrier.example", nonce="n2", qop="auth""#;
+    feed(&mut ok, &answer(&r3, 401, &[("WWW-Authenticate", fresh)]), 85_010);
+    let r4 = sent(&mut ok);
+    feed(&mut ok, &answer(&r4, 200, &[("Expires", "100")]), 85_020);
+    assert_eq!(ok.state(), State::Registered);
 }
 
 #[test]
