@@ -3,7 +3,9 @@
 
 use super::error::Invalid;
 use super::params::{Params, header_param_ok};
-use super::scan::{is_lws, is_token_byte, parse_decimal, quoted, trim, trim_start, unescape_quoted};
+use super::scan::{
+    find_byte, is_lws, is_token_byte, parse_decimal, quoted, trim, trim_start, unescape_quoted,
+};
 use super::uri::Uri;
 use std::borrow::Cow;
 
@@ -32,13 +34,13 @@ impl<'a> NameAddr<'a> {
         let (display, quoted_name, rest) = display_name(s)?;
         let (uri_raw, after, bracketed) = match rest.strip_prefix('<') {
             Some(inner) => {
-                let end = inner.find('>').ok_or(Invalid)?;
+                let end = find_byte(inner.as_bytes(), b'>').ok_or(Invalid)?;
                 (&inner[..end], &inner[end + 1..], true)
             }
             None if display.is_some() => return Err(Invalid),
             None => {
                 // addr-spec form: the header's params start at the first `;`.
-                let end = rest.find([';', ' ', '\t', '\r', '\n']).unwrap_or(rest.len());
+                let end = rest.bytes().position(|b| b == b';' || is_lws(b)).unwrap_or(rest.len());
                 (&rest[..end], &rest[end..], false)
             }
         };
@@ -46,7 +48,7 @@ impl<'a> NameAddr<'a> {
             return Err(Invalid);
         }
         // RFC 3261 §20: a URI holding `,` `?` or `;` must be in brackets.
-        if !bracketed && uri_raw.contains([',', '?']) {
+        if !bracketed && uri_raw.bytes().any(|b| b == b',' || b == b'?') {
             return Err(Invalid);
         }
         let (params, tag) = header_params(after)?;
@@ -91,7 +93,7 @@ fn display_name(s: &str) -> Result<(Option<&str>, bool, &str), Invalid> {
         let rest = trim_start(rest);
         return if rest.starts_with('<') { Ok((Some(inner), true, rest)) } else { Err(Invalid) };
     }
-    let Some(lt) = s.find('<') else {
+    let Some(lt) = find_byte(s.as_bytes(), b'<') else {
         return Ok((None, false, s));
     };
     // Only an unquoted display name (tokens and LWS) may precede `<`;
