@@ -99,18 +99,9 @@ impl Switch {
     }
 
     /// SIGTERM and wait (bounded) for a clean exit.
-    fn stop(mut self) -> (ExitStatus, Vec<Vec<String>>) {
+    fn stop(self) -> (ExitStatus, Vec<Vec<String>>) {
         self.signal(libc::SIGTERM);
-        let end = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                break s;
-            }
-            assert!(Instant::now() < end, "tandem did not stop within 20 s");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let cdrs = self.cdrs();
-        (status, cdrs)
+        self.stop_after_signal()
     }
 
     /// Every CDR row (without headers) from the CDR folder.

@@ -126,20 +126,8 @@ impl Core {
         cseq: Option<u32>,
         body: Option<(&str, &[u8])>,
     ) -> Bytes {
-        let r = route_to(call, side, cseq);
         let branch = self.ids.branch();
-        Request {
-            method,
-            uri: &r.uri,
-            branch: &branch,
-            from: &r.from,
-            to: &r.to,
-            call_id: &r.call_id,
-            cseq: r.cseq,
-            max_forwards: 70,
-            body,
-        }
-        .build(&self.local)
+        route_to(call, side, cseq).request(method, &branch, body, &self.local)
     }
 
     fn relay_request(
@@ -168,18 +156,7 @@ impl Core {
         let kind = if method == "INVITE" { Kind::Invite } else { Kind::NonInvite };
         let r = route_to(call, to, None);
         let out_branch = self.ids.branch();
-        let out = Request {
-            method: &method,
-            uri: &r.uri,
-            branch: &out_branch,
-            from: &r.from,
-            to: &r.to,
-            call_id: &r.call_id,
-            cseq: r.cseq,
-            max_forwards: 70,
-            body: body_of(msg),
-        }
-        .build(&self.local);
+        let out = r.request(&method, &out_branch, body_of(msg), &self.local);
         call.relays.push(Relay {
             from: side,
             to,
@@ -332,6 +309,30 @@ fn in_branch(request: &[u8], branch: &str) -> bool {
         .ok()
         .and_then(|m| m.top_via().ok().and_then(|v| v.branch).map(|b| b == branch))
         .unwrap_or(false)
+}
+
+impl Route {
+    /// The in-dialog request along this route.
+    fn request(
+        &self,
+        method: &str,
+        branch: &str,
+        body: Option<(&str, &[u8])>,
+        local: &build::Local,
+    ) -> Bytes {
+        Request {
+            method,
+            uri: &self.uri,
+            branch,
+            from: &self.from,
+            to: &self.to,
+            call_id: &self.call_id,
+            cseq: self.cseq,
+            max_forwards: 70,
+            body,
+        }
+        .build(local)
+    }
 }
 
 /// Request-URI, From, To, Call-ID and CSeq for a request towards `side`.
