@@ -163,7 +163,7 @@ impl<I: PacketIo> Shard<I> {
 
     fn flush(&mut self, handoffs: &mut [Vec<Handoff>], report: &mut Report) -> io::Result<()> {
         let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit().collect();
-        if !out.is_empty() {
+        if !out.is_empty() || self.io.pending() > 0 {
             self.io.send_batch(&out)?;
         }
         for cdr in self.core.poll_cdr() {

@@ -24,8 +24,14 @@ pub trait PacketIo {
 
     /// Sends datagrams; returns how many went out. A datagram the network
     /// refuses (e.g. an unreachable peer) is skipped, not retried: SIP's own
-    /// retransmissions cover loss.
+    /// retransmissions cover loss. Datagrams the backend cannot take yet
+    /// (a full send buffer) it keeps, and sends on a later call.
     fn send_batch(&mut self, out: &[(Bytes, SocketAddr)]) -> io::Result<usize>;
+
+    /// Datagrams kept for a later `send_batch`.
+    fn pending(&self) -> usize {
+        0
+    }
 
     /// The local address.
     fn local_addr(&self) -> io::Result<SocketAddr>;

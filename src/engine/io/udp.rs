@@ -6,6 +6,7 @@
 use super::{PacketIo, RxBatch};
 use bytes::Bytes;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
@@ -16,10 +17,17 @@ pub const BATCH: usize = 32;
 /// Receive buffer per datagram: the largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
 
+/// Datagrams held while the socket's send buffer is full.
+const MAX_PENDING: usize = 65_536;
+
 /// A shard's UDP socket.
 pub struct UdpIo {
     socket: mio::net::UdpSocket,
     bufs: Vec<Vec<u8>>,
+    /// Accepted for sending but refused with EAGAIN: sent when the socket is writable again.
+    pending: VecDeque<(Bytes, SocketAddr)>,
+    /// Datagrams dropped because `pending` was full.
+    pub dropped: u64,
 }
 
 impl UdpIo {
@@ -37,6 +45,8 @@ impl UdpIo {
         Ok(UdpIo {
             socket: mio::net::UdpSocket::from_std(std_socket),
             bufs: vec![vec![0u8; MAX_DATAGRAM]; BATCH],
+            pending: VecDeque::new(),
+            dropped: 0,
         })
     }
 
@@ -92,11 +102,25 @@ impl PacketIo for UdpIo {
     }
 
     fn send_batch(&mut self, out: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
+        let room = MAX_PENDING.saturating_sub(self.pending.len());
+        self.dropped += out.len().saturating_sub(room) as u64;
+        self.pending.extend(out.iter().take(room).cloned());
         let mut sent = 0;
-        for chunk in out.chunks(BATCH) {
-            sent += self.send_chunk(chunk)?;
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(BATCH);
+            self.pending.make_contiguous();
+            let (done, blocked) = send_chunk(&self.socket, &self.pending.as_slices().0[..n])?;
+            self.pending.drain(..done);
+            sent += done;
+            if blocked {
+                break; // the socket's buffer is full: the rest waits for a writable event
+            }
         }
         Ok(sent)
+    }
+
+    fn pending(&self) -> usize {
+        self.pending.len()
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -104,49 +128,48 @@ impl PacketIo for UdpIo {
     }
 }
 
-impl UdpIo {
-    fn send_chunk(&mut self, chunk: &[(Bytes, SocketAddr)]) -> io::Result<usize> {
-        let addrs: Vec<SockAddr> = chunk.iter().map(|(_, a)| SockAddr::from(*a)).collect();
-        let mut iovecs: Vec<libc::iovec> = chunk
-            .iter()
-            .map(|(b, _)| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() })
-            .collect();
-        // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
-        let mut msgs: Vec<libc::mmsghdr> = (0..chunk.len()).map(|_| unsafe { std::mem::zeroed() }).collect();
-        for (i, m) in msgs.iter_mut().enumerate() {
-            m.msg_hdr.msg_name = addrs[i].as_ptr() as *mut libc::c_void;
-            m.msg_hdr.msg_namelen = addrs[i].len();
-            m.msg_hdr.msg_iov = &mut iovecs[i];
-            m.msg_hdr.msg_iovlen = 1;
-        }
-        let mut done = 0;
-        while done < msgs.len() {
-            // SAFETY: msgs[done..] point at live iovecs over the Bytes in
-            // `chunk` and at SockAddrs in `addrs`, all alive for the call; the
-            // kernel only reads them (the iov_base cast to *mut is never written).
-            let n = unsafe {
-                libc::sendmmsg(
-                    self.socket.as_raw_fd(),
-                    msgs[done..].as_mut_ptr(),
-                    (msgs.len() - done) as libc::c_uint,
-                    0,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    // The socket buffer is full: give up on this batch; SIP retransmits.
-                    io::ErrorKind::WouldBlock => break,
-                    // One bad destination (e.g. ICMP unreachable reported late): skip it.
-                    _ => {
-                        done += 1;
-                        continue;
-                    }
+/// Sends what it can of `chunk`: how many went (or were skipped as
+/// undeliverable), and whether the socket's buffer filled up.
+fn send_chunk(socket: &mio::net::UdpSocket, chunk: &[(Bytes, SocketAddr)]) -> io::Result<(usize, bool)> {
+    let addrs: Vec<SockAddr> = chunk.iter().map(|(_, a)| SockAddr::from(*a)).collect();
+    let mut iovecs: Vec<libc::iovec> = chunk
+        .iter()
+        .map(|(b, _)| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() })
+        .collect();
+    // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
+    let mut msgs: Vec<libc::mmsghdr> = (0..chunk.len()).map(|_| unsafe { std::mem::zeroed() }).collect();
+    for (i, m) in msgs.iter_mut().enumerate() {
+        m.msg_hdr.msg_name = addrs[i].as_ptr() as *mut libc::c_void;
+        m.msg_hdr.msg_namelen = addrs[i].len();
+        m.msg_hdr.msg_iov = &mut iovecs[i];
+        m.msg_hdr.msg_iovlen = 1;
+    }
+    let mut done = 0;
+    while done < msgs.len() {
+        // SAFETY: msgs[done..] point at live iovecs over the Bytes in
+        // `chunk` and at SockAddrs in `addrs`, all alive for the call; the
+        // kernel only reads them (the iov_base cast to *mut is never written).
+        let n = unsafe {
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                msgs[done..].as_mut_ptr(),
+                (msgs.len() - done) as libc::c_uint,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok((done, true)),
+                // One bad destination (e.g. ICMP unreachable reported late): skip it.
+                _ => {
+                    done += 1;
+                    continue;
                 }
             }
-            done += n as usize;
         }
-        Ok(done)
+        done += n as usize;
     }
+    Ok((done, false))
 }
