@@ -120,7 +120,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         let mut io =
             UdpIo::bind(cfg.server.listen).map_err(io_err(format!("binding {}", cfg.server.listen)))?;
         poll.registry()
-            .register(io.source(), shard::SOCKET, Interest::READABLE | Interest::WRITABLE)
+            .register(io.source(), shard::SOCKET, Interest::READABLE)
             .map_err(io_err("registering the socket"))?;
         let seed = clock::unix_ms() as u64 ^ ((id as u64) << 48) ^ u64::from(std::process::id());
         let mut core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now());

@@ -165,6 +165,8 @@ impl<I: PacketIo> Shard<I> {
         let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit().collect();
         if !out.is_empty() || self.io.pending() > 0 {
             self.io.send_batch(&out)?;
+            let want = self.io.pending() > 0;
+            self.io.want_writable(self.poll.registry(), SOCKET, want)?;
         }
         for cdr in self.core.poll_cdr() {
             self.cdrs.send(cdr);

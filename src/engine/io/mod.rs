@@ -33,6 +33,17 @@ pub trait PacketIo {
         0
     }
 
+    /// Asks (or stops asking) to be woken when the backend can send again;
+    /// only while datagrams are pending, so an idle socket costs no wake-ups.
+    fn want_writable(
+        &mut self,
+        _registry: &mio::Registry,
+        _token: mio::Token,
+        _want: bool,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+
     /// The local address.
     fn local_addr(&self) -> io::Result<SocketAddr>;
 }

@@ -28,6 +28,8 @@ pub struct UdpIo {
     pending: VecDeque<(Bytes, SocketAddr)>,
     /// Datagrams dropped because `pending` was full.
     pub dropped: u64,
+    /// Registered for writable events.
+    writable: bool,
 }
 
 impl UdpIo {
@@ -47,6 +49,7 @@ impl UdpIo {
             bufs: vec![vec![0u8; MAX_DATAGRAM]; BATCH],
             pending: VecDeque::new(),
             dropped: 0,
+            writable: false,
         })
     }
 
@@ -121,6 +124,16 @@ impl PacketIo for UdpIo {
 
     fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    fn want_writable(&mut self, registry: &mio::Registry, token: mio::Token, want: bool) -> io::Result<()> {
+        if want == self.writable {
+            return Ok(());
+        }
+        self.writable = want;
+        let interest =
+            if want { mio::Interest::READABLE | mio::Interest::WRITABLE } else { mio::Interest::READABLE };
+        registry.reregister(&mut self.socket, token, interest)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
