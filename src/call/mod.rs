@@ -206,13 +206,6 @@ impl Core {
         &self.dip_latency_ms
     }
 
-    /// The shard that owns `datagram` (by its Call-ID), when it has one.
-    pub fn owner_of(datagram: &[u8], shards: u16) -> Option<u16> {
-        let msg = sip::parse(datagram).ok()?;
-        let id = msg.header(sip::HeaderName::CallId)?.value;
-        Some(ids::owner(id, shards))
-    }
-
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
