@@ -13,12 +13,19 @@ pub struct Wheel<K> {
     /// The next tick to process.
     cursor: u64,
     len: usize,
+    /// The earliest deadline, when known (inserts keep it; expiry forgets it).
+    earliest: std::cell::Cell<Option<u64>>,
 }
 
 impl<K: Copy> Wheel<K> {
     /// An empty wheel starting at `now` (ms).
     pub fn new(now: u64) -> Self {
-        Wheel { slots: (0..SLOTS).map(|_| Vec::new()).collect(), cursor: now / TICK_MS, len: 0 }
+        Wheel {
+            slots: (0..SLOTS).map(|_| Vec::new()).collect(),
+            cursor: now / TICK_MS,
+            len: 0,
+            earliest: std::cell::Cell::new(None),
+        }
     }
 
     /// Timers pending.
@@ -36,6 +43,9 @@ impl<K: Copy> Wheel<K> {
         let tick = (deadline / TICK_MS).max(self.cursor);
         self.slots[(tick as usize) % SLOTS].push((deadline, key));
         self.len += 1;
+        if let Some(e) = self.earliest.get() {
+            self.earliest.set(Some(e.min(deadline)));
+        }
     }
 
     /// Moves every key due at `now` into `out`.
@@ -64,14 +74,27 @@ impl<K: Copy> Wheel<K> {
             }
             !due
         });
-        self.len -= before - slot.len();
+        if slot.len() != before {
+            self.len -= before - slot.len();
+            self.earliest.set(None);
+        }
     }
 
-    /// The earliest pending deadline (ms), scanning at most one lap.
+    /// The earliest pending deadline (ms): remembered, or found by scanning
+    /// at most one lap after timers fired.
     pub fn next_deadline(&self) -> Option<u64> {
         if self.len == 0 {
             return None;
         }
+        if let Some(e) = self.earliest.get() {
+            return Some(e);
+        }
+        let found = self.scan();
+        self.earliest.set(found);
+        found
+    }
+
+    fn scan(&self) -> Option<u64> {
         let mut best: Option<u64> = None;
         for i in 0..SLOTS as u64 {
             let slot = &self.slots[((self.cursor + i) as usize) % SLOTS];
@@ -110,6 +133,24 @@ mod tests {
         w.expire(40_000, &mut out);
         assert_eq!(out, ['d', 'b', 'a', 'c']);
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn remembered_earliest_follows_inserts_and_expiry() {
+        let mut w = Wheel::new(0);
+        w.insert(9_000, 1);
+        assert_eq!(w.next_deadline(), Some(9_000));
+        w.insert(7_000, 2);
+        assert_eq!(w.next_deadline(), Some(7_000), "an earlier insert moves it");
+        w.insert(8_000, 3);
+        assert_eq!(w.next_deadline(), Some(7_000));
+        let mut out = Vec::new();
+        w.expire(7_000, &mut out);
+        assert_eq!(
+            (out, w.next_deadline()),
+            (vec![2], Some(8_000)),
+            "expiry forgets it; a scan finds the next"
+        );
     }
 
     #[test]
