@@ -118,7 +118,7 @@ impl Core {
     }
 
     /// Builds an in-dialog request towards `side` (`cseq` None: the next one).
-    fn request_to(
+    pub(super) fn request_to(
         &mut self,
         call: &mut Call,
         side: Side,

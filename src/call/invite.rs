@@ -284,20 +284,8 @@ impl Core {
 
     /// ACK and BYE an attempt whose 2xx nobody wants any more.
     pub(super) fn kill_attempt(&mut self, call: &mut Call, i: usize, now: Now) {
+        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), None);
         let att = &mut call.attempts[i];
-        let branch = self.ids.branch();
-        let ack = Request {
-            method: "ACK",
-            uri: &att.target,
-            branch: &branch,
-            from: &att.from,
-            to: &att.to,
-            call_id: &att.call_id,
-            cseq: 1,
-            max_forwards: 70,
-            body: None,
-        }
-        .build(&self.local);
         self.outbox.push((ack.clone(), att.peer));
         att.ack = Some(ack);
         att.killed = true;
