@@ -146,6 +146,14 @@ pub struct Sip {
     /// SS_ENDPOINT_REGISTER_SUSPEND, seconds.
     #[serde(deserialize_with = "within::<_, 0, 86400>")]
     pub endpoint_register_suspend: u32,
+    /// Shortest registration an endpoint may ask for (shorter: 423), seconds.
+    #[serde(deserialize_with = "within::<_, 10, 86400>")]
+    pub endpoint_register_min_expires: u32,
+    /// Longest registration granted (longer requests are cut to this), seconds.
+    #[serde(deserialize_with = "within::<_, 10, 86400>")]
+    pub endpoint_register_max_expires: u32,
+    /// Digest realm offered to registering endpoints; default: the advertised host.
+    pub realm: Option<String>,
     /// Seconds without any answer from a gateway before failing over.
     #[serde(deserialize_with = "within::<_, 1, 300>")]
     pub invite_timeout: u32,
@@ -170,6 +178,9 @@ impl Default for Sip {
             endpoint_register_replace: true,
             endpoint_register_retry: 6,
             endpoint_register_suspend: 180,
+            endpoint_register_min_expires: 60,
+            endpoint_register_max_expires: 3600,
+            realm: None,
             invite_timeout: 4,
             gateway_switch_limit: 0,
             busy_stop_switch: true,
@@ -323,9 +334,13 @@ impl fmt::Display for AddrMatch {
 pub struct MappingGateway {
     /// Unique name.
     pub name: Spanned<String>,
-    /// Source IPs or ip:port allowed.
-    #[serde(deserialize_with = "addr_matches")]
+    /// Source IPs or ip:port allowed (may be empty when the customer registers).
+    #[serde(default, deserialize_with = "addr_matches")]
     pub addresses: Vec<AddrMatch>,
+    /// Digest user of a customer that registers to tandem (endpoint registrar).
+    pub user: Option<Spanned<String>>,
+    /// Its password.
+    pub password: Option<String>,
     /// The customer's rate deck (what tandem charges).
     pub rate_deck: Spanned<PathBuf>,
     /// Bill on the LRN when a dip happened.
@@ -381,12 +396,22 @@ pub struct RoutingGateway {
     /// Seconds between OPTIONS online checks; 0 = off.
     #[serde(default, deserialize_with = "within::<_, 0, 3600>")]
     pub options_ping: u32,
+    /// Milliseconds an OPTIONS may go unanswered before the gateway is offline.
+    #[serde(default = "default_options_timeout", deserialize_with = "within::<_, 100, 32000>")]
+    pub options_timeout_ms: u32,
+    /// A 5xx answer to OPTIONS marks the gateway offline (otherwise any answer is online).
+    #[serde(default)]
+    pub options_offline_on_5xx: bool,
     /// Outbound registration to this vendor.
     pub register: Option<Register>,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn default_options_timeout() -> u32 {
+    2000
 }
 
 /// `[routing_gateway.register]`
@@ -520,9 +545,6 @@ fn tech_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 fn addr_matches<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<AddrMatch>, D::Error> {
     let raw = Vec::<String>::deserialize(d)?;
-    if raw.is_empty() {
-        return Err(de::Error::custom("must list at least one address"));
-    }
     raw.iter()
         .map(|s| {
             s.parse::<IpAddr>()

@@ -22,6 +22,7 @@ pub mod config;
 pub mod engine;
 pub mod lrn;
 pub mod register;
+pub mod registrar;
 pub mod routing;
 pub mod shutdown;
 pub mod sip;

@@ -82,6 +82,8 @@ impl<'a> Checker<'a> {
         self.lrn_sources(cfg);
         self.lrn_references(cfg);
         self.shared_addresses(cfg);
+        self.customer_identity(cfg);
+        self.endpoint_expires(cfg);
         self.errors.sort_by_key(|e| e.line);
         self.errors
     }
@@ -121,6 +123,45 @@ impl<'a> Checker<'a> {
             if !cfg.lrn.source.iter().any(|s| s.name.get_ref() == lrn.get_ref()) {
                 self.error(lrn, format!("no [[lrn.source]] named \"{}\"", lrn.get_ref()));
             }
+        }
+    }
+
+    /// A customer is known by its source addresses, its registration, or both.
+    fn customer_identity(&mut self, cfg: &Config) {
+        let mut users: HashMap<&str, usize> = HashMap::new();
+        for g in &cfg.mapping_gateways {
+            match (&g.user, &g.password) {
+                (None, None) if g.addresses.is_empty() => {
+                    self.error(&g.name, "needs `addresses`, or `user` and `password` to register".into())
+                }
+                (Some(u), None) => self.error(u, "`user` needs a `password`".into()),
+                (None, Some(_)) => self.error(&g.name, "`password` needs a `user`".into()),
+                (Some(u), Some(_)) if u.get_ref().is_empty() => {
+                    self.error(u, "`user` must not be empty".into())
+                }
+                (Some(u), Some(_)) => {
+                    let line = at(self.src, u.span().start).0;
+                    if let Some(first) = users.insert(u.get_ref(), line) {
+                        self.error(u, format!("user \"{}\" is also used on line {first}", u.get_ref()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn endpoint_expires(&mut self, cfg: &Config) {
+        let sip = &cfg.sip;
+        if sip.endpoint_register_min_expires > sip.endpoint_register_max_expires {
+            let (line, key) = self.src.find("endpoint_register_min_expires").map_or_else(
+                || (0, String::new()),
+                |offset| at(self.src, offset),
+            );
+            let message = format!(
+                "sip.endpoint_register_min_expires ({}) exceeds sip.endpoint_register_max_expires ({})",
+                sip.endpoint_register_min_expires, sip.endpoint_register_max_expires
+            );
+            self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key, message });
         }
     }
 
