@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod lrn;
+pub mod metrics;
 pub mod register;
 pub mod registrar;
 pub mod routing;

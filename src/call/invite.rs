@@ -22,6 +22,7 @@ pub const LINGER_MS: u64 = TIMEOUT_64T1 + T4;
 impl Core {
     pub(super) fn new_call(&mut self, msg: &Message<'_>, data: &Bytes, peer: SocketAddr, now: Now) {
         self.stats.calls_offered += 1;
+        self.metrics.offered.record(now.ms / 1000);
         if self.draining {
             return self.reply(msg, peer, 503);
         }
@@ -72,7 +73,7 @@ impl Core {
         let mut cdr = a_cdr(msg, new.peer, &new.snap, customer, &new.dialed, now);
         lrn.fill(&mut cdr);
         (cdr.end_ms, cdr.final_code, cdr.hangup) = (now.unix_ms, status, Some(HangUp::System));
-        self.cdrs.push(cdr);
+        self.push_cdr(cdr);
     }
 
     /// The call waits on its shard for a dip; routing resumes with the answer.
@@ -128,6 +129,7 @@ impl Core {
             dialed,
             lrn,
             parked: park.map(|(tn, _)| tn),
+            pdd_done: false,
         };
         let slot = self.insert(call);
         self.with_call(slot, now, |core, call| match park {
@@ -203,6 +205,7 @@ impl Core {
             });
             call.invite_deadline = Some(now.ms + u64::from(call.snap.config.sip.invite_timeout) * 1000);
             call.ring_deadline = None;
+            self.metrics.gateway(&name).attempt(minute(now));
             call.cdr.gateways_tried.push(name);
             call.cdr.vendor_rate =
                 cand.vendor_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
@@ -280,6 +283,7 @@ impl Core {
         call.cdr.b_call_id = call.attempts[i].call_id.clone();
         call.cdr.answer_ms = Some(now.unix_ms);
         self.stats.calls_answered += 1;
+        self.metrics.gateway(&call.cdr.gateway).answer(minute(now));
     }
 
     /// ACK and BYE an attempt whose 2xx nobody wants any more.
@@ -326,6 +330,11 @@ impl Core {
     /// Relays a vendor's 18x or 2xx to the caller.
     fn relay_to_a(&mut self, call: &mut Call, msg: &Message<'_>, now: Now) {
         let status = msg.status().unwrap_or(0);
+        if !call.pdd_done {
+            call.pdd_done = true;
+            let pdd = now.unix_ms.saturating_sub(call.cdr.setup_ms).max(1) as u64;
+            let _ = self.metrics.post_dial_delay_ms.record(pdd);
+        }
         let invite = call.a.invite.clone();
         let Ok(req) = sip::parse(&invite) else { return };
         let contact = self.local.contact();
@@ -370,7 +379,11 @@ impl Core {
             cdr.b_call_id = call.attempts.last().map(|a| a.call_id.clone()).unwrap_or_default();
             cdr.gateway = cdr.gateways_tried.last().cloned().unwrap_or_default();
         }
-        self.cdrs.push(cdr);
+        if let Some(answered) = cdr.answer_ms {
+            let talk = now.unix_ms.saturating_sub(answered).max(0) as u64;
+            self.metrics.gateway(&cdr.gateway).ended(minute(now), talk);
+        }
+        self.push_cdr(cdr);
     }
 }
 
@@ -380,6 +393,11 @@ pub(super) struct NewCall {
     peer: SocketAddr,
     dialed: String,
     snap: Arc<RoutingSnapshot>,
+}
+
+/// The minute `now` falls in (monotonic), for the ASR/ACD window.
+fn minute(now: Now) -> u64 {
+    now.ms / 60_000
 }
 
 /// Routes with the live counters.
@@ -392,7 +410,12 @@ pub(super) fn route(
 ) -> Outcome {
     let gateway_calls = Occupancy::snapshot(&snap.occupancy.gateways);
     let customer_calls = Occupancy::snapshot(&snap.occupancy.customers);
-    let live = Live { gateway_calls: &gateway_calls, gateway_online: &[], customer_calls: &customer_calls };
+    let gateway_online = snap.occupancy.online();
+    let live = Live {
+        gateway_calls: &gateway_calls,
+        gateway_online: &gateway_online,
+        customer_calls: &customer_calls,
+    };
     let req = crate::routing::decide::Request { source: peer, number, lrn, now: now.unix_ms / 1000 };
     decide(snap, &req, &live)
 }

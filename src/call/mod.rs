@@ -14,6 +14,7 @@ mod state;
 
 use crate::cdr::Cdr;
 use crate::lrn::cache::LrnCache;
+use crate::metrics::{self, CoreMetrics, GatewayCounters, PerSecond};
 use crate::register::client::{
     Client as RegClient, Event as RegEvent, Settings as RegSettings, State as RegState,
 };
@@ -78,6 +79,61 @@ pub struct Stats {
     pub lrn_fallbacks: u64,
 }
 
+impl Stats {
+    /// Adds another shard's counters.
+    pub fn add(&mut self, o: &Stats) {
+        self.datagrams += o.datagrams;
+        self.parse_errors += o.parse_errors;
+        self.stray_responses += o.stray_responses;
+        self.retransmissions += o.retransmissions;
+        self.calls_offered += o.calls_offered;
+        self.calls_answered += o.calls_answered;
+        self.calls_failed += o.calls_failed;
+        self.forbidden += o.forbidden;
+        self.attempts += o.attempts;
+        self.failovers += o.failovers;
+        self.lrn_cache_hits += o.lrn_cache_hits;
+        self.lrn_cache_misses += o.lrn_cache_misses;
+        self.lrn_file_lookups += o.lrn_file_lookups;
+        self.lrn_dips += o.lrn_dips;
+        self.lrn_dips_shared += o.lrn_dips_shared;
+        self.lrn_answers += o.lrn_answers;
+        self.lrn_fallbacks += o.lrn_fallbacks;
+    }
+}
+
+/// Per-shard counters beyond [`Stats`], read by the metrics endpoint.
+#[derive(Debug)]
+pub(crate) struct Counters {
+    final_codes: std::collections::BTreeMap<u16, u64>,
+    gateways: HashMap<String, GatewayCounters>,
+    offered: PerSecond,
+    post_dial_delay_ms: hdrhistogram::Histogram<u64>,
+    options_sent: u64,
+    options_timeouts: u64,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            final_codes: Default::default(),
+            gateways: HashMap::new(),
+            offered: PerSecond::default(),
+            post_dial_delay_ms: metrics::histogram(3_600_000),
+            options_sent: 0,
+            options_timeouts: 0,
+        }
+    }
+
+    /// A gateway's outcomes (created on first use; names are few).
+    fn gateway(&mut self, name: &str) -> &mut GatewayCounters {
+        if !self.gateways.contains_key(name) {
+            self.gateways.insert(name.to_owned(), GatewayCounters::default());
+        }
+        self.gateways.get_mut(name).expect("inserted above")
+    }
+}
+
 /// What a timer in the wheel is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TimerKey {
@@ -103,6 +159,7 @@ pub struct Core {
     outbox: Vec<(Bytes, SocketAddr)>,
     cdrs: Vec<Cdr>,
     stats: Stats,
+    metrics: Counters,
     draining: bool,
     lrn_cache: Option<Arc<LrnCache>>,
     dips: HashMap<u64, lrn::Dip>,
@@ -130,6 +187,7 @@ impl Core {
             outbox: Vec::new(),
             cdrs: Vec::new(),
             stats: Stats::default(),
+            metrics: Counters::new(),
             draining: false,
             lrn_cache: None,
             dips: HashMap::new(),
@@ -209,6 +267,35 @@ impl Core {
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// A copy of every counter, for a metrics scrape.
+    pub fn metrics(&self) -> CoreMetrics {
+        let c = &self.metrics;
+        CoreMetrics {
+            stats: self.stats.clone(),
+            final_codes: c.final_codes.clone(),
+            gateways: c.gateways.clone(),
+            offered: c.offered.clone(),
+            active_calls: self.active_calls() as u64,
+            post_dial_delay_ms: c.post_dial_delay_ms.clone(),
+            dip_latency_ms: self.dip_latency_ms.clone(),
+            upstream_registrations: self
+                .registrations
+                .iter()
+                .map(|r| (r.settings().name.clone(), r.state().name()))
+                .collect(),
+            endpoint_bindings: 0,
+            suspended_sources: 0,
+            options_sent: c.options_sent,
+            options_timeouts: c.options_timeouts,
+        }
+    }
+
+    /// Counts a finished call's final code and queues its CDR.
+    fn push_cdr(&mut self, cdr: Cdr) {
+        *self.metrics.final_codes.entry(cdr.final_code).or_default() += 1;
+        self.cdrs.push(cdr);
     }
 
     /// Calls not yet ended.

@@ -129,6 +129,8 @@ pub struct Call {
     pub lrn: super::lrn::LrnInfo,
     /// Waiting for the dip of this number before routing.
     pub parked: Option<u64>,
+    /// Post-dial delay recorded (first ringing or answer relayed).
+    pub pdd_done: bool,
 }
 
 /// How telling a failure is, for the answer to the A-leg when every vendor

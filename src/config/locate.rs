@@ -153,10 +153,10 @@ impl<'a> Checker<'a> {
     fn endpoint_expires(&mut self, cfg: &Config) {
         let sip = &cfg.sip;
         if sip.endpoint_register_min_expires > sip.endpoint_register_max_expires {
-            let (line, key) = self.src.find("endpoint_register_min_expires").map_or_else(
-                || (0, String::new()),
-                |offset| at(self.src, offset),
-            );
+            let (line, key) = self
+                .src
+                .find("endpoint_register_min_expires")
+                .map_or_else(|| (0, String::new()), |offset| at(self.src, offset));
             let message = format!(
                 "sip.endpoint_register_min_expires ({}) exceeds sip.endpoint_register_max_expires ({})",
                 sip.endpoint_register_min_expires, sip.endpoint_register_max_expires

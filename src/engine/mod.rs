@@ -7,6 +7,7 @@ pub mod clock;
 pub mod demo;
 pub mod io;
 pub mod log;
+pub mod metrics_http;
 pub mod shard;
 
 use crate::call::Core;
@@ -32,6 +33,12 @@ const HANDOFF_CAPACITY: usize = 65_536;
 /// A datagram passed to its owner shard.
 pub type Handoff = (Bytes, SocketAddr, std::time::Instant);
 
+/// What a side thread asks of a shard, over the shard's control queue.
+pub enum Control {
+    /// Send a copy of your counters (a metrics scrape).
+    Scrape(crossbeam::channel::Sender<crate::metrics::ShardMetrics>),
+}
+
 /// What every shard shares.
 pub struct Shared {
     /// Handoff queue per shard: the datagram, its source, and when it was received.
@@ -44,6 +51,10 @@ pub struct Shared {
     pub deadline_ms: AtomicU64,
     /// `[sip].user_agent_send_unregister`: remove upstream bindings on shutdown.
     pub send_unregister: bool,
+    /// Control queue per shard (wake the shard after sending).
+    pub control: Vec<crossbeam::channel::Sender<Control>>,
+    /// Every shard has stopped: side threads end.
+    pub stopped: AtomicBool,
 }
 
 impl Shared {
@@ -106,13 +117,19 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         wakers.push(Waker::new(poll.registry(), shard::WAKER).map_err(io_err("creating a waker"))?);
         polls.push(poll);
     }
+    let (control, mut control_rx): (Vec<_>, Vec<_>) =
+        (0..shards).map(|_| crossbeam::channel::unbounded::<Control>()).unzip();
     let shared = Arc::new(Shared {
         queues: (0..shards).map(|_| ArrayQueue::new(HANDOFF_CAPACITY)).collect(),
         wakers,
         draining: AtomicBool::new(false),
         deadline_ms: AtomicU64::new(u64::MAX),
         send_unregister: cfg.sip.user_agent_send_unregister,
+        control,
+        stopped: AtomicBool::new(false),
     });
+    let metrics = metrics_http::spawn(cfg.metrics.listen, Arc::clone(&shared), Arc::clone(&router), clock)
+        .map_err(io_err(format!("metrics endpoint on {}", cfg.metrics.listen)))?;
     let mut registrations = registrations(cfg, &local);
     let cores = core_ids(cfg);
     let mut handles = Vec::new();
@@ -132,8 +149,17 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         for (_, settings) in mine {
             core.add_registration(settings, clock.now());
         }
-        let sh =
-            Shard { id: id as u16, poll, io, core, shared: Arc::clone(&shared), clock, cdrs: sink.clone() };
+        let control = control_rx.remove(0);
+        let sh = Shard {
+            id: id as u16,
+            poll,
+            io,
+            core,
+            shared: Arc::clone(&shared),
+            clock,
+            cdrs: sink.clone(),
+            control,
+        };
         let pin = cores.as_ref().and_then(|c| c.get(id % c.len().max(1)).copied());
         let handle = std::thread::Builder::new()
             .name(format!("shard-{id}"))
@@ -153,7 +179,8 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         advertise = local.host,
         shards = shards,
         config = path.display(),
-        cdr_dir = cdr_dir.display()
+        cdr_dir = cdr_dir.display(),
+        metrics = metrics.addr
     );
     crate::shutdown::spawn_signal_thread(
         Arc::clone(&router),
@@ -176,6 +203,8 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
             }
         })
         .collect();
+    shared.stopped.store(true, std::sync::atomic::Ordering::Release);
+    metrics.join();
     let mut latency = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| EngineError::Io {
         context: "latency histogram".into(),
         source: std::io::Error::other(e.to_string()),

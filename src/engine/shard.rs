@@ -39,6 +39,8 @@ pub struct Shard<I: PacketIo> {
     pub clock: Clock,
     /// Where CDRs go.
     pub cdrs: CdrSink,
+    /// Requests from side threads (metrics scrapes).
+    pub control: crossbeam::channel::Receiver<super::Control>,
 }
 
 /// What a shard did, reported when it stops.
@@ -99,6 +101,7 @@ impl<I: PacketIo> Shard<I> {
             let now = self.clock.now();
             self.receive(&mut batch, &mut handoffs, &mut invites_in, now)?;
             self.drain_handoffs(&mut invites_in, now);
+            self.drain_control(&report);
             self.core.handle_timeout(now);
             // The drain step may add unregisters or BYEs: it runs before the send.
             let done = shutdown.step(&mut self.core, &self.shared, now);
@@ -158,6 +161,27 @@ impl<I: PacketIo> Shard<I> {
                 }
                 Err(_) => self.core.count_unparsable(),
             }
+        }
+    }
+
+    fn drain_control(&mut self, report: &Report) {
+        while let Ok(c) = self.control.try_recv() {
+            match c {
+                super::Control::Scrape(reply) => {
+                    let _ = reply.send(self.metrics(report));
+                }
+            }
+        }
+    }
+
+    fn metrics(&self, report: &Report) -> crate::metrics::ShardMetrics {
+        crate::metrics::ShardMetrics {
+            shard: self.id,
+            core: self.core.metrics(),
+            handoffs_out: report.handoffs_out,
+            handoffs_dropped: report.handoffs_dropped,
+            send_pending: self.io.pending() as u64,
+            routing_latency_us: report.invite_latency_us.clone(),
         }
     }
 

@@ -57,6 +57,21 @@ pub enum State {
     UnregisterFailed,
 }
 
+impl State {
+    /// The state's name in metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Registering => "registering",
+            State::Registered => "registered",
+            State::Failed => "failed",
+            State::Unregistering => "unregistering",
+            State::Unregistered => "unregistered",
+            State::UnregisterFailed => "unregister_failed",
+        }
+    }
+}
+
 /// A change worth a log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// A configuration or deck problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +57,9 @@ pub struct Occupancy {
     pub customers: Vec<Arc<AtomicU32>>,
     /// Per routing gateway, in config order.
     pub gateways: Vec<Arc<AtomicU32>>,
+    /// Per routing gateway: the OPTIONS check's verdict (written only when it
+    /// changes, by the shard that checks the gateway).
+    pub gateway_online: Vec<Arc<AtomicBool>>,
 }
 
 impl Occupancy {
@@ -65,7 +68,15 @@ impl Occupancy {
         Occupancy {
             customers: counters(config.mapping_gateways.len()),
             gateways: counters(config.routing_gateways.len()),
+            gateway_online: (0..config.routing_gateways.len())
+                .map(|_| Arc::new(AtomicBool::new(true)))
+                .collect(),
         }
+    }
+
+    /// Online state per routing gateway, for [`super::decide::Live`].
+    pub fn online(&self) -> Vec<bool> {
+        self.gateway_online.iter().map(|o| o.load(Ordering::Relaxed)).collect()
     }
 
     /// Current counts, for [`super::decide::Live`].
@@ -138,9 +149,22 @@ impl RoutingSnapshot {
                 self.occupancy.customers[i] = Arc::clone(c);
             }
         }
+        let online: HashMap<&String, &Arc<AtomicBool>> = old
+            .config
+            .routing_gateways
+            .iter()
+            .map(|g| g.name.get_ref())
+            .zip(&old.occupancy.gateway_online)
+            .collect();
         for (i, g) in self.config.routing_gateways.iter().enumerate() {
             if let Some(c) = gws.get(g.name.get_ref()) {
                 self.occupancy.gateways[i] = Arc::clone(c);
+            }
+            // A gateway whose checks were turned off is online again.
+            if let Some(o) = online.get(g.name.get_ref())
+                && g.options_ping > 0
+            {
+                self.occupancy.gateway_online[i] = Arc::clone(o);
             }
         }
     }
