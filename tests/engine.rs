@@ -179,27 +179,6 @@ fn graceful_shutdown_lets_calls_finish_and_loses_no_cdr() {
     assert!(cdrs.iter().all(|r| r[col("hangup")] == "caller"));
 }
 
-/// The first INVITE that reaches `sock` within 3 s, if any.
-fn invite_at(sock: &UdpSocket) -> Option<String> {
-    invite_for(sock, "")
-}
-
-/// The first INVITE for `number` (skipping retransmissions of other calls) within 3 s.
-fn invite_for(sock: &UdpSocket, number: &str) -> Option<String> {
-    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
-    let end = Instant::now() + Duration::from_secs(3);
-    let mut buf = vec![0u8; 65_535];
-    while Instant::now() < end {
-        if let Ok((n, _)) = sock.recv_from(&mut buf) {
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if text.starts_with(&format!("INVITE sip:{number}")) {
-                return Some(text);
-            }
-        }
-    }
-    None
-}
-
 #[test]
 fn sighup_reloads_decks_and_a_bad_deck_keeps_the_old_routing() {
     let s1 = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");

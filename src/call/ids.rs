@@ -57,6 +57,11 @@ impl Ids {
         self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
+    /// The shard these identifiers belong to.
+    pub fn shard(&self) -> u16 {
+        self.shard
+    }
+
     /// A Call-ID owned by this shard: `tdm<shard>-<counter>-<random>@<host>`.
     pub fn call_id(&mut self, host: &str) -> String {
         self.counter += 1;

@@ -10,6 +10,7 @@ mod dialog;
 pub mod ids;
 mod invite;
 pub mod lrn;
+mod options;
 mod state;
 
 use crate::cdr::Cdr;
@@ -143,6 +144,8 @@ pub(crate) enum TimerKey {
     Dip(u64),
     /// An outbound registration, by index.
     Reg(usize),
+    /// The gateway online checks.
+    Options,
 }
 
 /// One shard's calls.
@@ -169,6 +172,7 @@ pub struct Core {
     dip_latency_ms: hdrhistogram::Histogram<u64>,
     registrations: Vec<RegClient>,
     reg_by_call_id: HashMap<Box<str>, usize>,
+    checks: options::Checks,
 }
 
 impl Core {
@@ -198,6 +202,7 @@ impl Core {
                 .expect("constant bounds: 1 ms..1 h, 3 digits"),
             registrations: Vec::new(),
             reg_by_call_id: HashMap::new(),
+            checks: options::Checks::default(),
         }
     }
 
@@ -373,6 +378,7 @@ impl Core {
                 }
                 TimerKey::Call(..) => {}
                 TimerKey::Dip(id) => self.dip_timer(id, now),
+                TimerKey::Options => self.options_tick(now),
                 TimerKey::Reg(i) => {
                     if let Some(r) = self.registrations.get_mut(i)
                         && r.poll_timeout().is_some_and(|t| t <= now.ms)
@@ -416,6 +422,9 @@ impl Core {
         let call_id = msg.call_id().unwrap_or_default();
         if let Some(&id) = self.dip_by_call_id.get(call_id) {
             return self.dip_response(id, msg, now);
+        }
+        if self.is_options_response(call_id) {
+            return self.options_response(msg, now);
         }
         if let Some(&i) = self.reg_by_call_id.get(call_id) {
             self.registrations[i].handle_response(msg, now.ms);

@@ -149,6 +149,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         for (_, settings) in mine {
             core.add_registration(settings, clock.now());
         }
+        core.start_options_checks(shards, clock.now());
         let control = control_rx.remove(0);
         let sh = Shard {
             id: id as u16,

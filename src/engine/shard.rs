@@ -108,6 +108,10 @@ impl<I: PacketIo> Shard<I> {
             self.flush(&mut handoffs, &mut report)?;
             record_latency(&mut invites_in, &mut report);
             log_registrations(self.id, &mut self.core);
+            for (gateway, online) in self.core.poll_gateway_events() {
+                let state = if online { "online" } else { "offline" };
+                crate::info!("gateway state", gateway = gateway, state = state, shard = self.id);
+            }
             if done {
                 break;
             }

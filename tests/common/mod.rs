@@ -268,3 +268,40 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// The first INVITE that reaches `sock` within 3 s, if any.
+pub fn invite_at(sock: &UdpSocket) -> Option<String> {
+    invite_for(sock, "")
+}
+
+/// The first INVITE for `number` (skipping retransmissions of other calls) within 3 s.
+pub fn invite_for(sock: &UdpSocket, number: &str) -> Option<String> {
+    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut buf = vec![0u8; 65_535];
+    while Instant::now() < end {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with(&format!("INVITE sip:{number}")) {
+                return Some(text);
+            }
+        }
+    }
+    None
+}
+
+/// A response to a request given as text: Via, From, To (tagged), Call-ID and CSeq copied.
+pub fn reply_to(req: &str, status: &str) -> String {
+    let mut out = format!("SIP/2.0 {status}\r\n");
+    for line in req.split("\r\n").skip(1).take_while(|l| !l.is_empty()) {
+        let name = line.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+        match name.as_str() {
+            "via" | "v" | "from" | "f" | "call-id" | "i" | "cseq" => out.push_str(&format!("{line}\r\n")),
+            "to" | "t" if !line.contains("tag=") => out.push_str(&format!("{line};tag=peer\r\n")),
+            "to" | "t" => out.push_str(&format!("{line}\r\n")),
+            _ => {}
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
