@@ -188,7 +188,9 @@ fn route(
             return Ok(ExitCode::from(1));
         }
     };
-    let (explained, code) = tandem::cli::route::run(&snap, from, number, lrn, now);
+    let metrics = snap.config.metrics.listen;
+    let live = tandem::cli::live::fetch(metrics).map(|state| (metrics.to_string(), state));
+    let (explained, code) = tandem::cli::route::run(&snap, from, number, lrn, now, live);
     if json {
         println!("{}", serde_json::to_string(&explained)?);
     } else {

@@ -185,6 +185,15 @@ fn options_check_skips_a_silent_vendor_and_takes_it_back() {
     let text = sw.scrape();
     assert_eq!(metric(&text, "tandem_gateway_online{gateway=\"v1\"}"), Some(0.0));
     assert!(metric(&text, "tandem_options_timeouts_total").expect("timeouts") >= 1.0);
+    let route = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["route", "-c"])
+        .arg(sw.dir.join("tandem.toml"))
+        .args(["--from", CUSTOMER_IP, "12125551212"])
+        .output()
+        .expect("tandem route");
+    let out = String::from_utf8_lossy(&route.stdout);
+    assert!(out.contains("v1: offline"), "tandem route skips offline v1:\n{out}");
+    assert!(out.contains("v1  offline  calls 0  ASR 0.0% (15m) 0.0% (start)"), "{out}");
     assert_eq!(call_status(&sw, "opt-2"), 486);
     assert_eq!((v1.invites(), v2.invites()), (1, 1), "offline v1 is skipped");
 

@@ -2,6 +2,7 @@
 //! exit status.
 
 pub mod check;
+pub mod live;
 pub mod lrn;
 pub mod route;
 pub mod sip_parse;

@@ -1,6 +1,7 @@
 //! `tandem route -c FILE --from IP [--lrn N] [--at RFC3339] [--json] NUMBER`:
 //! one routing decision, explained.
 
+use super::live::{GatewayLive, LiveState};
 use crate::call::build::{Local, ack_for};
 use crate::config::LrnKind;
 use crate::lrn::cache::{Answer, LrnCache};
@@ -40,6 +41,12 @@ pub struct Explained {
     pub skipped: Vec<SkippedJson>,
     /// Why there is no route, when there is none.
     pub error: Option<String>,
+    /// Where live gateway state was read (the switch's metrics endpoint);
+    /// `None` when the switch did not answer: then every gateway counts as
+    /// online and idle.
+    pub live: Option<String>,
+    /// Every routing gateway's live state (online, calls, ASR, ACD), in config order.
+    pub gateways: Vec<GatewayLive>,
 }
 
 /// A rate in JSON.
@@ -77,22 +84,47 @@ pub struct SkippedJson {
 
 /// Decides and explains; returns the explanation and the exit status.
 /// Without `lrn`, looks the number up as the switch would (cache, file,
-/// or a live dip).
+/// or a live dip). `live` is the running switch's state (`(address, state)`),
+/// so offline and busy gateways are skipped as the switch would skip them.
 pub fn run(
     snap: &RoutingSnapshot,
     from: SocketAddr,
     number: &str,
     lrn: Option<&str>,
     now: i64,
+    live: Option<(String, LiveState)>,
 ) -> (Explained, u8) {
     let (lrn_live, lrn_source) = match lrn {
         Some(l) => (Some(l.to_owned()), "given".to_owned()),
         None => live_lrn(snap, from, number, now),
     };
     let req = Request { source: from, number, lrn: lrn_live.as_deref(), now };
-    let outcome = decide::decide(snap, &req, &Live::default());
+    let cfg = &snap.config;
+    let state = live.as_ref().map(|(_, s)| s);
+    let gateways: Vec<GatewayLive> = cfg
+        .routing_gateways
+        .iter()
+        .map(|g| {
+            let name = g.name.get_ref();
+            let known = state.and_then(|s| s.gateways.get(name)).cloned();
+            known.unwrap_or(GatewayLive { gateway: name.clone(), online: true, ..Default::default() })
+        })
+        .collect();
+    let online: Vec<bool> = gateways.iter().map(|g| g.online).collect();
+    let calls: Vec<u32> = gateways.iter().map(|g| g.calls).collect();
+    let customer_calls: Vec<u32> = cfg
+        .mapping_gateways
+        .iter()
+        .map(|c| state.and_then(|s| s.customers.get(c.name.get_ref()).copied()).unwrap_or(0))
+        .collect();
+    let live_view = Live { gateway_calls: &calls, gateway_online: &online, customer_calls: &customer_calls };
+    let outcome = decide::decide(snap, &req, &live_view);
     let (mut explained, code) = explain_outcome(snap, outcome);
     explained.lrn_source = lrn_source;
+    if let Some((addr, _)) = live {
+        explained.live = Some(addr);
+        explained.gateways = gateways;
+    }
     (explained, code)
 }
 
@@ -181,6 +213,8 @@ fn explain_outcome(snap: &RoutingSnapshot, outcome: Outcome) -> (Explained, u8) 
         candidates: Vec::new(),
         skipped: Vec::new(),
         error: Some(error.to_owned()),
+        live: None,
+        gateways: Vec::new(),
     };
     match outcome {
         Outcome::Forbidden => (empty(None, "forbidden: no customer has this source address"), EXIT_FORBIDDEN),
@@ -225,6 +259,8 @@ fn explain(snap: &RoutingSnapshot, d: Decision, error: Option<&str>) -> Explaine
             .map(|s| SkippedJson { gateway: gw(s.gateway), reason: s.reason.to_string() })
             .collect(),
         error: error.map(str::to_owned),
+        live: None,
+        gateways: Vec::new(),
     }
 }
 
@@ -261,6 +297,32 @@ pub fn text(e: &Explained) -> String {
     }
     if let Some(err) = &e.error {
         let _ = writeln!(s, "{err}");
+    }
+    match &e.live {
+        Some(addr) => {
+            let _ = writeln!(s, "gateways (live from {addr}):");
+            for g in &e.gateways {
+                let pct = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{:.1}%", x * 100.0));
+                let secs = |v: Option<f64>| v.map_or("-".to_owned(), |x| format!("{x:.1}s"));
+                let _ = writeln!(
+                    s,
+                    "  {}  {}  calls {}  ASR {} (15m) {} (start)  ACD {} (15m) {} (start)",
+                    g.gateway,
+                    if g.online { "online" } else { "offline" },
+                    g.calls,
+                    pct(g.asr_15m),
+                    pct(g.asr_start),
+                    secs(g.acd_15m_s),
+                    secs(g.acd_start_s)
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "live state: the switch's metrics endpoint did not answer; gateways taken as online"
+            );
+        }
     }
     s
 }

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 pub const CUSTOMER_IP: &str = "127.0.0.2";
 
+/// A TCP port free on 127.0.0.1 a moment ago (for the metrics endpoint).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
 pub fn free_port(ip: &str) -> u16 {
     UdpSocket::bind((ip, 0)).expect("bind").local_addr().expect("addr").port()
 }
@@ -42,8 +47,9 @@ impl Switch {
         std::fs::write(dir.join("cust.csv"), "prefix,rate,initial,increment\n1,0.02,6,6\n").expect("deck");
         std::fs::write(dir.join("v.csv"), "prefix,rate,initial,increment\n1,0.01,6,6\n").expect("deck");
         let port = free_port("127.0.0.1");
+        let metrics = free_tcp_port();
         let mut cfg = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nshards = 2\npin_cores = false\n\n[sip]\n{sip}\n\n[cdr]\ndir = \"cdr\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nshards = 2\npin_cores = false\n\n[sip]\n{sip}\n\n[cdr]\ndir = \"cdr\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n\n\
              [[mapping_gateway]]\nname = \"cust\"\naddresses = [\"{CUSTOMER_IP}\"]\nrate_deck = \"cust.csv\"\n"
         );
         for (i, v) in vendors.iter().enumerate() {
