@@ -89,8 +89,11 @@ pub fn parse(text: &str) -> LiveState {
     live
 }
 
+/// Label (name, value) pairs of one series.
+type Labels = Vec<(String, String)>;
+
 /// `name{k="v",...} value` → parts; comments and malformed lines → `None`.
-fn series(line: &str) -> Option<(&str, Vec<(String, String)>, f64)> {
+fn series(line: &str) -> Option<(&str, Labels, f64)> {
     if line.starts_with('#') {
         return None;
     }
