@@ -153,7 +153,7 @@ pub struct Sip {
     #[serde(deserialize_with = "within::<_, 10, 86400>")]
     pub endpoint_register_max_expires: u32,
     /// Digest realm offered to registering endpoints; default: the advertised host.
-    pub realm: Option<String>,
+    pub realm: Option<Spanned<String>>,
     /// Seconds without any answer from a gateway before failing over.
     #[serde(deserialize_with = "within::<_, 1, 300>")]
     pub invite_timeout: u32,

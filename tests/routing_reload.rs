@@ -34,7 +34,13 @@ fn write_generation(dir: &Path, generation: u64) {
 
 fn generation_seen(router: &Router) -> u64 {
     let snap = router.snapshot();
-    let req = Request { source: "192.0.2.10:5060".parse().expect("addr"), number: "1212", lrn: None, now: 0 };
+    let req = Request {
+        source: "192.0.2.10:5060".parse().expect("addr"),
+        number: "1212",
+        lrn: None,
+        now: 0,
+        registered: None,
+    };
     let Outcome::Route(d) = decide(&snap, &req, &Live::default()) else { panic!("no route") };
     let cust = d.customer_rate.expect("customer rate").tariff.rate;
     let vendor = d.candidates[0].vendor_rate.as_ref().expect("vendor rate").tariff.rate;

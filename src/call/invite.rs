@@ -38,7 +38,7 @@ impl Core {
             return self.reply(msg, peer, 484);
         }
         let snap = self.router.snapshot();
-        let first = route(&snap, peer, &dialed, None, now);
+        let first = route(&snap, peer, &dialed, None, self.registered_user(peer, now), now);
         let number = match &first {
             Outcome::Route(d) | Outcome::NoRoute(d) | Outcome::NoCustomerRate(d) => d.number.clone(),
             _ => String::new(),
@@ -48,7 +48,9 @@ impl Core {
             None => self.act(msg, new, first, LrnInfo::none(), now),
             Some((tn, source)) => match self.lrn_now(&new.snap, tn, source, now) {
                 Some(info) => {
-                    let outcome = route(&new.snap, peer, &new.dialed, info.lrn_text().as_deref(), now);
+                    let registered = self.registered_user(peer, now);
+                    let outcome =
+                        route(&new.snap, peer, &new.dialed, info.lrn_text().as_deref(), registered, now);
                     self.act(msg, new, outcome, info, now);
                 }
                 None => self.park(msg, new, first, tn, source, now),
@@ -406,6 +408,7 @@ pub(super) fn route(
     peer: SocketAddr,
     number: &str,
     lrn: Option<&str>,
+    registered: Option<&str>,
     now: Now,
 ) -> Outcome {
     let gateway_calls = Occupancy::snapshot(&snap.occupancy.gateways);
@@ -416,7 +419,8 @@ pub(super) fn route(
         gateway_online: &gateway_online,
         customer_calls: &customer_calls,
     };
-    let req = crate::routing::decide::Request { source: peer, number, lrn, now: now.unix_ms / 1000 };
+    let req =
+        crate::routing::decide::Request { source: peer, number, lrn, now: now.unix_ms / 1000, registered };
     decide(snap, &req, &live)
 }
 

@@ -253,7 +253,9 @@ impl Core {
             return;
         }
         info.fill(&mut call.cdr);
-        let outcome = route(&call.snap, call.a.peer, &call.dialed, info.lrn_text().as_deref(), now);
+        let registered = self.registered_user(call.a.peer, now);
+        let outcome =
+            route(&call.snap, call.a.peer, &call.dialed, info.lrn_text().as_deref(), registered, now);
         call.lrn = info;
         match outcome {
             Outcome::Route(d) => {

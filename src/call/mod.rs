@@ -7,6 +7,7 @@
 
 pub mod build;
 mod dialog;
+pub mod endpoints;
 pub mod ids;
 mod invite;
 pub mod lrn;
@@ -146,6 +147,8 @@ pub(crate) enum TimerKey {
     Reg(usize),
     /// The gateway online checks.
     Options,
+    /// The earliest endpoint binding expiry.
+    Bindings,
 }
 
 /// One shard's calls.
@@ -173,11 +176,19 @@ pub struct Core {
     registrations: Vec<RegClient>,
     reg_by_call_id: HashMap<Box<str>, usize>,
     checks: options::Checks,
+    registrar: crate::registrar::Registrar,
+    registrar_config: Arc<crate::routing::snapshot::RoutingSnapshot>,
+    registrar_secret: u64,
+    registrar_events: Vec<crate::registrar::Event>,
+    binding_timer: Option<u64>,
 }
 
 impl Core {
     /// A core for `shard` (its Call-IDs carry the number).
     pub fn new(shard: u16, local: Local, router: Arc<Router>, seed: u64, now: Now) -> Self {
+        let snap = router.snapshot();
+        let registrar =
+            crate::registrar::Registrar::new(endpoints::settings(&snap.config, &local.host, seed));
         Core {
             local,
             router,
@@ -203,6 +214,11 @@ impl Core {
             registrations: Vec::new(),
             reg_by_call_id: HashMap::new(),
             checks: options::Checks::default(),
+            registrar,
+            registrar_config: snap,
+            registrar_secret: seed,
+            registrar_events: Vec::new(),
+            binding_timer: None,
         }
     }
 
@@ -258,6 +274,16 @@ impl Core {
         }
     }
 
+    /// Keys the registrar's nonces with `secret`: every shard must use the same
+    /// one, as an endpoint may answer a challenge with a new Call-ID.
+    pub fn with_registrar_secret(mut self, secret: u64) -> Self {
+        self.registrar_secret = secret;
+        let snap = self.router.snapshot();
+        self.registrar.set_settings(endpoints::settings(&snap.config, &self.local.host, secret));
+        self.registrar_config = snap;
+        self
+    }
+
     /// Uses the shared LRN cache.
     pub fn with_lrn_cache(mut self, cache: Arc<LrnCache>) -> Self {
         self.lrn_cache = Some(cache);
@@ -275,7 +301,7 @@ impl Core {
     }
 
     /// A copy of every counter, for a metrics scrape.
-    pub fn metrics(&self) -> CoreMetrics {
+    pub fn metrics(&self, now: Now) -> CoreMetrics {
         let c = &self.metrics;
         CoreMetrics {
             stats: self.stats.clone(),
@@ -290,8 +316,9 @@ impl Core {
                 .iter()
                 .map(|r| (r.settings().name.clone(), r.state().name()))
                 .collect(),
-            endpoint_bindings: 0,
-            suspended_sources: 0,
+            registrar: self.registrar.stats().clone(),
+            endpoint_bindings: self.registrar.bindings() as u64,
+            suspended_sources: self.registrar.suspended_sources(now.ms) as u64,
             options_sent: c.options_sent,
             options_timeouts: c.options_timeouts,
         }
@@ -379,6 +406,7 @@ impl Core {
                 TimerKey::Call(..) => {}
                 TimerKey::Dip(id) => self.dip_timer(id, now),
                 TimerKey::Options => self.options_tick(now),
+                TimerKey::Bindings => self.expire_bindings(now),
                 TimerKey::Reg(i) => {
                     if let Some(r) = self.registrations.get_mut(i)
                         && r.poll_timeout().is_some_and(|t| t <= now.ms)
@@ -411,7 +439,7 @@ impl Core {
             Some(Method::Invite) if !has_to_tag => self.new_call(msg, data, peer, now),
             Some(Method::Ack) => {}
             Some(Method::Options) if !has_to_tag => self.reply(msg, peer, 200),
-            Some(Method::Register) => self.reply(msg, peer, 501),
+            Some(Method::Register) => self.on_register(msg, peer, now),
             Some(Method::Invite | Method::Bye | Method::Cancel) => self.reply(msg, peer, 481),
             _ if has_to_tag => self.reply(msg, peer, 481),
             _ => self.reply(msg, peer, 405),

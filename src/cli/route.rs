@@ -98,7 +98,7 @@ pub fn run(
         Some(l) => (Some(l.to_owned()), "given".to_owned()),
         None => live_lrn(snap, from, number, now),
     };
-    let req = Request { source: from, number, lrn: lrn_live.as_deref(), now };
+    let req = Request { source: from, number, lrn: lrn_live.as_deref(), now, registered: None };
     let cfg = &snap.config;
     let state = live.as_ref().map(|(_, s)| s);
     let gateways: Vec<GatewayLive> = cfg
@@ -130,7 +130,7 @@ pub fn run(
 
 /// The LRN lookup the switch would make for this call.
 fn live_lrn(snap: &RoutingSnapshot, from: SocketAddr, number: &str, now: i64) -> (Option<String>, String) {
-    let req = Request { source: from, number, lrn: None, now };
+    let req = Request { source: from, number, lrn: None, now, registered: None };
     let first = decide::decide(snap, &req, &Live::default());
     let normalized = match &first {
         Outcome::Route(d) | Outcome::NoRoute(d) | Outcome::NoCustomerRate(d) => d.number.clone(),

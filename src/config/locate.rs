@@ -152,6 +152,13 @@ impl<'a> Checker<'a> {
 
     fn endpoint_expires(&mut self, cfg: &Config) {
         let sip = &cfg.sip;
+        if let Some(realm) = &sip.realm
+            && (realm.get_ref().is_empty() || realm.get_ref().contains(['"', '\\', '\r', '\n']))
+        {
+            let why =
+                "must be non-empty, without quotes, backslashes or line breaks (it goes in a quoted string)";
+            self.error(realm, why.into());
+        }
         if sip.endpoint_register_min_expires > sip.endpoint_register_max_expires {
             let (line, key) = self
                 .src

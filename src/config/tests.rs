@@ -132,3 +132,26 @@ fn bad_values() {
     let e = &errs("[server]\nlisten = \"nowhere\"\n")[0];
     assert_eq!(e.key, "server.listen");
 }
+
+#[test]
+fn registering_customers_and_realm_are_checked() {
+    let deck = "rate_deck = \"c.csv\"\n";
+    let e = &errs(&format!("[[mapping_gateway]]\nname = \"a\"\n{deck}"))[0];
+    assert_eq!((e.line, e.key.as_str()), (2, "mapping_gateway[0].name"));
+    assert!(e.message.contains("needs `addresses`, or `user` and `password`"), "{e}");
+    let e = &errs(&format!("[[mapping_gateway]]\nname = \"a\"\nuser = \"u\"\n{deck}"))[0];
+    assert_eq!(
+        (e.line, e.key.as_str(), e.message.as_str()),
+        (3, "mapping_gateway[0].user", "`user` needs a `password`")
+    );
+    let two = format!(
+        "[[mapping_gateway]]\nname = \"a\"\nuser = \"u\"\npassword = \"p\"\n{deck}\n\
+         [[mapping_gateway]]\nname = \"b\"\nuser = \"u\"\npassword = \"q\"\n{deck}"
+    );
+    let e = &errs(&two)[0];
+    assert_eq!((e.line, e.message.as_str()), (9, "user \"u\" is also used on line 3"));
+    let e = &errs("[sip]\nrealm = \"a\\\"b\"\n")[0];
+    assert_eq!((e.line, e.key.as_str()), (2, "sip.realm"));
+    let e = &errs("[sip]\nendpoint_register_min_expires = 600\nendpoint_register_max_expires = 60\n")[0];
+    assert_eq!((e.line, e.key.as_str()), (2, "sip.endpoint_register_min_expires"));
+}

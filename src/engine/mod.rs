@@ -37,6 +37,8 @@ pub type Handoff = (Bytes, SocketAddr, std::time::Instant);
 pub enum Control {
     /// Send a copy of your counters (a metrics scrape).
     Scrape(crossbeam::channel::Sender<crate::metrics::ShardMetrics>),
+    /// Registrar changes another shard made: apply them to your replica.
+    Registrar(Arc<[crate::registrar::Event]>),
 }
 
 /// What every shard shares.
@@ -110,6 +112,8 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     };
     let lrn_cache = open_lrn_cache(cfg)?;
     let clock = Clock::new();
+    // One nonce key for every shard's registrar: a challenge from one shard is answered to another.
+    let registrar_secret = clock::unix_ms() as u64 ^ u64::from(std::process::id()).rotate_left(32);
     let mut polls = Vec::new();
     let mut wakers = Vec::new();
     for _ in 0..shards {
@@ -140,7 +144,8 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
             .register(io.source(), shard::SOCKET, Interest::READABLE)
             .map_err(io_err("registering the socket"))?;
         let seed = clock::unix_ms() as u64 ^ ((id as u64) << 48) ^ u64::from(std::process::id());
-        let mut core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now());
+        let mut core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now())
+            .with_registrar_secret(registrar_secret);
         if let Some(cache) = &lrn_cache {
             core = core.with_lrn_cache(Arc::clone(cache));
         }

@@ -99,9 +99,9 @@ impl<I: PacketIo> Shard<I> {
                 return Err(e);
             }
             let now = self.clock.now();
-            self.receive(&mut batch, &mut handoffs, &mut invites_in, now)?;
-            self.drain_handoffs(&mut invites_in, now);
+            self.receive(&mut batch, &mut handoffs, &mut invites_in, &report, now)?;
             self.drain_control(&report);
+            self.drain_handoffs(&mut invites_in, now);
             self.core.handle_timeout(now);
             // The drain step may add unregisters or BYEs: it runs before the send.
             let done = shutdown.step(&mut self.core, &self.shared, now);
@@ -126,6 +126,7 @@ impl<I: PacketIo> Shard<I> {
         batch: &mut RxBatch,
         handoffs: &mut [Vec<Handoff>],
         invites_in: &mut Vec<Instant>,
+        report: &Report,
         now: Now,
     ) -> io::Result<()> {
         let shards = handoffs.len() as u16;
@@ -135,6 +136,8 @@ impl<I: PacketIo> Shard<I> {
                 break;
             }
             let received = wall_instant();
+            // Registrar changes first: an INVITE may follow its REGISTER's 200 within microseconds.
+            self.drain_control(report);
             for (data, peer) in batch.datagrams.drain(..) {
                 let Ok(msg) = sip::parse(&data) else {
                     self.core.count_unparsable();
@@ -174,6 +177,12 @@ impl<I: PacketIo> Shard<I> {
                 super::Control::Scrape(reply) => {
                     let _ = reply.send(self.metrics(report));
                 }
+                super::Control::Registrar(events) => {
+                    let now = self.clock.now();
+                    for e in events.iter() {
+                        self.core.apply_registrar_event(e, now);
+                    }
+                }
             }
         }
     }
@@ -181,7 +190,7 @@ impl<I: PacketIo> Shard<I> {
     fn metrics(&self, report: &Report) -> crate::metrics::ShardMetrics {
         crate::metrics::ShardMetrics {
             shard: self.id,
-            core: self.core.metrics(),
+            core: self.core.metrics(self.clock.now()),
             handoffs_out: report.handoffs_out,
             handoffs_dropped: report.handoffs_dropped,
             send_pending: self.io.pending() as u64,
@@ -189,7 +198,25 @@ impl<I: PacketIo> Shard<I> {
         }
     }
 
+    /// Copies this shard's registrar changes to every other shard.
+    fn share_registrar_events(&mut self) {
+        let events = self.core.poll_registrar_events();
+        if events.is_empty() {
+            return;
+        }
+        let events: Arc<[crate::registrar::Event]> = events.into();
+        for (i, control) in self.shared.control.iter().enumerate() {
+            if i != usize::from(self.id)
+                && control.send(super::Control::Registrar(Arc::clone(&events))).is_ok()
+            {
+                let _ = self.shared.wakers[i].wake();
+            }
+        }
+    }
+
     fn flush(&mut self, handoffs: &mut [Vec<Handoff>], report: &mut Report) -> io::Result<()> {
+        // Before the send: a peer that gets our 200 to its REGISTER may call at once.
+        self.share_registrar_events();
         let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit().collect();
         if !out.is_empty() || self.io.pending() > 0 {
             self.io.send_batch(&out)?;

@@ -12,6 +12,7 @@ pub use render::{GatewayLive, Gauges, render};
 pub use window::{PerSecond, Window};
 
 use crate::call::Stats;
+use crate::registrar::Stats as RegistrarStats;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap};
 
@@ -107,6 +108,8 @@ pub struct CoreMetrics {
     pub dip_latency_ms: Histogram<u64>,
     /// Outbound registrations by state name.
     pub upstream_registrations: Vec<(String, &'static str)>,
+    /// The endpoint registrar's counters.
+    pub registrar: RegistrarStats,
     /// Live endpoint bindings (every shard holds the same replica).
     pub endpoint_bindings: u64,
     /// Sources refused for failed registrations, now.
@@ -157,6 +160,8 @@ pub struct Merged {
     pub dip_latency_ms: Histogram<u64>,
     /// Outbound registrations: (gateway, state).
     pub upstream_registrations: Vec<(String, &'static str)>,
+    /// Registrar counters: summed, except `expired` (each replica expires its own copy: the largest).
+    pub registrar: RegistrarStats,
     /// Bindings (the largest replica count: replicas converge).
     pub endpoint_bindings: u64,
     /// Suspended sources (largest replica count).
@@ -180,6 +185,7 @@ pub fn merge(shards: Vec<ShardMetrics>, minute: u64, second: u64) -> Merged {
         post_dial_delay_ms: histogram(3_600_000),
         dip_latency_ms: histogram(3_600_000),
         upstream_registrations: Vec::new(),
+        registrar: RegistrarStats::default(),
         endpoint_bindings: 0,
         suspended_sources: 0,
         options_sent: 0,
@@ -202,6 +208,7 @@ pub fn merge(shards: Vec<ShardMetrics>, minute: u64, second: u64) -> Merged {
         let _ = m.post_dial_delay_ms.add(&c.post_dial_delay_ms);
         let _ = m.dip_latency_ms.add(&c.dip_latency_ms);
         m.upstream_registrations.extend(c.upstream_registrations.iter().cloned());
+        add_registrar(&mut m.registrar, &c.registrar);
         m.endpoint_bindings = m.endpoint_bindings.max(c.endpoint_bindings);
         m.suspended_sources = m.suspended_sources.max(c.suspended_sources);
         m.options_sent += c.options_sent;
@@ -210,6 +217,22 @@ pub fn merge(shards: Vec<ShardMetrics>, minute: u64, second: u64) -> Merged {
     m.upstream_registrations.sort();
     m.shards = shards;
     m
+}
+
+/// Adds one shard's registrar counters. REGISTERs are handled by one shard
+/// each, so those counts add up; expiries happen on every replica.
+fn add_registrar(total: &mut RegistrarStats, s: &RegistrarStats) {
+    total.registered += s.registered;
+    total.refreshed += s.refreshed;
+    total.unregistered += s.unregistered;
+    total.expired = total.expired.max(s.expired);
+    total.challenged += s.challenged;
+    total.auth_failures += s.auth_failures;
+    total.suspended_refusals += s.suspended_refusals;
+    total.replaced += s.replaced;
+    total.refused_active += s.refused_active;
+    total.rate_limited += s.rate_limited;
+    total.interval_too_brief += s.interval_too_brief;
 }
 
 #[cfg(test)]

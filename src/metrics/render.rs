@@ -223,6 +223,28 @@ fn registrations(w: &mut String, m: &Merged) {
         "Source IPs refused for too many failed registrations.",
         m.suspended_sources as f64,
     );
+    let r = &m.registrar;
+    head(w, "tandem_endpoint_register_total", "counter", "Endpoint REGISTERs by outcome.");
+    for (result, n) in [
+        ("registered", r.registered),
+        ("refreshed", r.refreshed),
+        ("unregistered", r.unregistered),
+        ("challenged", r.challenged),
+        ("auth_failed", r.auth_failures),
+        ("suspended", r.suspended_refusals),
+        ("replaced", r.replaced),
+        ("refused_active", r.refused_active),
+        ("rate_limited", r.rate_limited),
+        ("interval_too_brief", r.interval_too_brief),
+    ] {
+        line(w, "tandem_endpoint_register_total", &[("result", result)], n as f64);
+    }
+    counter(
+        w,
+        "tandem_endpoint_bindings_expired_total",
+        "Endpoint bindings removed because they expired.",
+        r.expired,
+    );
 }
 
 fn engine(w: &mut String, m: &Merged, g: &Gauges) {

@@ -12,6 +12,7 @@ fn shard(id: u16) -> ShardMetrics {
             post_dial_delay_ms: histogram(3_600_000),
             dip_latency_ms: histogram(3_600_000),
             upstream_registrations: Vec::new(),
+            registrar: Default::default(),
             endpoint_bindings: 0,
             suspended_sources: 0,
             options_sent: 0,

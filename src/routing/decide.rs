@@ -20,6 +20,9 @@ pub struct Request<'a> {
     pub lrn: Option<&'a str>,
     /// Decision time, Unix seconds.
     pub now: i64,
+    /// The customer user whose live registration came from `source`, when
+    /// no customer lists the address (the endpoint registrar).
+    pub registered: Option<&'a str>,
 }
 
 /// Live state the engine passes in; missing entries read as 0 calls / online.
@@ -161,9 +164,13 @@ pub enum Outcome {
 /// Decides where a call goes.
 pub fn decide(snap: &RoutingSnapshot, req: &Request<'_>, live: &Live<'_>) -> Outcome {
     let cfg = &snap.config;
-    let Some(customer) =
-        cfg.mapping_gateways.iter().position(|c| c.addresses.iter().any(|a| a.matches(req.source)))
-    else {
+    let by_address =
+        || cfg.mapping_gateways.iter().position(|c| c.addresses.iter().any(|a| a.matches(req.source)));
+    let by_binding = || {
+        let user = req.registered?;
+        cfg.mapping_gateways.iter().position(|c| c.user.as_ref().is_some_and(|u| u.get_ref() == user))
+    };
+    let Some(customer) = by_address().or_else(by_binding) else {
         return Outcome::Forbidden;
     };
     let cust = &cfg.mapping_gateways[customer];

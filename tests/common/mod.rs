@@ -225,6 +225,16 @@ pub fn invite_text(from: &UdpSocket, call_id: &str, cseq_method: &str) -> String
     )
 }
 
+/// The ACK (RFC 3261 §17.1.1.3) for a non-2xx answer to [`invite_text`]'s INVITE; `to` is the answer's To line.
+pub fn ack_text(from: &UdpSocket, call_id: &str, to: &str) -> String {
+    let me = from.local_addr().expect("addr");
+    format!(
+        "ACK sip:12125551212@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-{call_id}\r\nMax-Forwards: 70\r\n\
+         From: \"Secret Caller\" <sip:2125550001@{me}>;tag=caller-tag-{call_id}\r\n{to}\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
 impl Switch {
     /// Waits for the exit a signal already started.
     pub fn stop_after_signal(mut self) -> (ExitStatus, Vec<Vec<String>>) {

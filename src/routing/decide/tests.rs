@@ -37,7 +37,7 @@ fn vendor(name: &str, deck: &str, extra: &str) -> String {
 }
 
 fn req(number: &str) -> Request<'_> {
-    Request { source: "192.0.2.10:5060".parse().unwrap(), number, lrn: None, now: 0 }
+    Request { source: "192.0.2.10:5060".parse().unwrap(), number, lrn: None, now: 0, registered: None }
 }
 
 fn names(snap: &RoutingSnapshot, o: &Outcome) -> (Vec<String>, Vec<(String, String)>) {
