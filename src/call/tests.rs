@@ -586,3 +586,60 @@ fn file_source_and_non_us_numbers() {
     assert_eq!(bed.cdrs()[0].lrn_source, "none");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn options_bed(extra: &str) -> Bed {
+    let cfg = config("").replace(
+        "priority = 1\n",
+        &format!("priority = 1\noptions_ping = 2\noptions_timeout_ms = 500\n{extra}"),
+    );
+    let mut bed = Bed::with(&cfg, &[("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")], None);
+    bed.core.start_options_checks(1, bed.now);
+    bed
+}
+
+fn v1_online(bed: &Bed) -> bool {
+    bed.core.router.snapshot().occupancy.online()[0]
+}
+
+#[test]
+fn options_check_marks_a_gateway_offline_and_online() {
+    let mut bed = options_bed("");
+    bed.advance(1);
+    let ping = bed.take_one(V1, "OPTIONS sip:198.51.100.1:5060 SIP/2.0");
+    assert!(bed.take(V2).is_empty(), "v2 has no options_ping");
+    // Any final answer is alive, even 405.
+    bed.feed(&answer(&ping, 405, "gw", None), V1);
+    assert!(v1_online(&bed));
+    assert!(bed.core.poll_gateway_events().is_empty(), "no change: online from the start");
+    // The next ping 2 s later goes unanswered: retransmitted (T1 = 500 ms), then offline at 500 ms.
+    bed.advance(2_000);
+    bed.take_one(V1, "OPTIONS ");
+    bed.advance(499);
+    assert!(v1_online(&bed));
+    bed.advance(1);
+    assert!(!v1_online(&bed), "no answer within options_timeout_ms");
+    assert_eq!(bed.core.poll_gateway_events(), vec![("v1".to_owned(), false)]);
+    assert!(bed.take(V1).iter().all(|m| m.starts_with("OPTIONS ")));
+    // Offline: calls skip v1.
+    bed.feed(&invite("opt-call@x"), CUSTOMER);
+    bed.take_one(V2, "INVITE ");
+    assert!(bed.take(V1).is_empty());
+    // The next good answer brings it back.
+    bed.advance(1_500);
+    let ping = bed.take_one(V1, "OPTIONS ");
+    bed.feed(&answer(&ping, 200, "gw", None), V1);
+    assert!(v1_online(&bed));
+    assert_eq!(bed.core.poll_gateway_events(), vec![("v1".to_owned(), true)]);
+    assert_eq!(bed.core.metrics(bed.now).options_timeouts, 1);
+}
+
+#[test]
+fn options_5xx_is_offline_only_when_configured() {
+    for (extra, online) in [("", true), ("options_offline_on_5xx = true\n", false)] {
+        let mut bed = options_bed(extra);
+        bed.advance(1);
+        let ping = bed.take_one(V1, "OPTIONS ");
+        bed.feed(&answer(&ping, 503, "gw", None), V1);
+        assert_eq!(v1_online(&bed), online, "{extra:?}");
+    }
+}

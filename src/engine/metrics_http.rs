@@ -25,6 +25,9 @@ const MAX_CONNECTIONS: usize = 64;
 const SCRAPE_WAIT: Duration = Duration::from_secs(1);
 /// Poll timeout, so the stop flag is seen.
 const TICK: Duration = Duration::from_millis(200);
+/// A connection that has not sent a whole request (or taken the answer) in this long is
+/// closed, so idle or slow clients cannot hold every slot.
+const IDLE: Duration = Duration::from_secs(5);
 
 /// The running endpoint.
 pub struct Endpoint {
@@ -57,6 +60,7 @@ pub fn spawn(
 }
 
 struct Conn {
+    opened: std::time::Instant,
     stream: TcpStream,
     input: Vec<u8>,
     output: Vec<u8>,
@@ -89,6 +93,20 @@ impl Server {
                     t => self.serve(t),
                 }
             }
+            self.close_idle();
+            // mio is edge-triggered: connections left in the backlog while every slot was
+            // taken raise no new event, so look again once slots may have freed.
+            self.accept();
+        }
+    }
+
+    fn close_idle(&mut self) {
+        let stale: Vec<Token> =
+            self.conns.iter().filter(|(_, c)| c.opened.elapsed() > IDLE).map(|(t, _)| *t).collect();
+        for t in stale {
+            if let Some(conn) = self.conns.remove(&t) {
+                self.close(conn);
+            }
         }
     }
 
@@ -99,7 +117,11 @@ impl Server {
             self.next += 1;
             let interest = Interest::READABLE | Interest::WRITABLE;
             if self.poll.registry().register(&mut stream, token, interest).is_ok() {
-                self.conns.insert(token, Conn { stream, input: Vec::new(), output: Vec::new(), written: 0 });
+                let opened = now();
+                self.conns.insert(
+                    token,
+                    Conn { opened, stream, input: Vec::new(), output: Vec::new(), written: 0 },
+                );
             }
         }
     }
@@ -145,7 +167,6 @@ impl Server {
     }
 
     /// Asks every shard for its counters, merges them and renders the text.
-    #[allow(clippy::disallowed_methods)] // the engine owns the clock
     fn scrape(&self) -> String {
         let (tx, rx) = crossbeam::channel::unbounded::<ShardMetrics>();
         let mut asked = 0;
@@ -156,7 +177,7 @@ impl Server {
             }
         }
         drop(tx);
-        let deadline = std::time::Instant::now() + SCRAPE_WAIT;
+        let deadline = now() + SCRAPE_WAIT;
         let mut got = Vec::with_capacity(asked);
         while got.len() < asked {
             match rx.recv_deadline(deadline) {
@@ -205,6 +226,11 @@ impl Server {
             uptime_s: now_ms / 1000,
         }
     }
+}
+
+#[allow(clippy::disallowed_methods)] // the engine owns the clock
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
 }
 
 /// Reads what is there; `Ok(true)` once the request head is complete (or the peer closed).
