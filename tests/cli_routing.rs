@@ -60,6 +60,10 @@ address = "198.51.100.21:5060"
 rate_deck = "decks/vendor-y.csv"
 priority = 2
 max_minute_rate = 0.01
+
+# Port 0: `tandem route` reads no running switch, so the output depends on these files only.
+[metrics]
+listen = "127.0.0.1:0"
 "#;
 
 fn good_site(name: &str) -> Site {

@@ -30,8 +30,16 @@ fn metrics_match_sipp_counts_during_load() {
     let callee = uas(&dir, &v1, 40, &[]);
     let stats = ["-trace_stat", "-fd", "1", "-stf"];
     let caller = uac(&dir, &sw, 40, &[&stats[..], &["ok.csv", "-d", "1000"]].concat());
-    std::thread::sleep(Duration::from_millis(1500));
-    let mid = sw.scrape();
+    // Mid-load (bounded wait): calls up, and a complete second of offers counted.
+    let until = Instant::now() + Duration::from_secs(8);
+    let mid = loop {
+        let text = sw.scrape();
+        let (cps, active) = (metric(&text, "tandem_cps"), metric(&text, "tandem_calls_active"));
+        if cps.is_some_and(|c| c > 0.0) && active.is_some_and(|a| a > 0.0) || Instant::now() > until {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let offered_mid = metric(&mid, "tandem_calls_offered_total").expect("offered");
     assert!((1.0..=40.0).contains(&offered_mid), "{offered_mid}");
     assert!(metric(&mid, "tandem_calls_active").expect("active") > 0.0, "calls are up mid-load");
@@ -420,6 +428,9 @@ fn a_register_flood_from_one_source_does_not_stop_other_calls() {
     let text = sw.scrape();
     let limited =
         metric(&text, "tandem_endpoint_register_total{result=\"rate_limited\"}").expect("rate_limited");
+    let challenged =
+        metric(&text, "tandem_endpoint_register_total{result=\"challenged\"}").expect("challenged");
+    assert!(challenged > 0.0, "the flood's REGISTERs within the rate were answered (401)");
     let handled: f64 = ["challenged", "auth_failed", "suspended"]
         .iter()
         .filter_map(|r| metric(&text, &format!("tandem_endpoint_register_total{{result=\"{r}\"}}")))

@@ -35,12 +35,7 @@ pub fn settings(cfg: &Config, default_realm: &str, secret: u64) -> Settings {
 impl Core {
     /// A REGISTER to tandem from an endpoint.
     pub(super) fn on_register(&mut self, msg: &Message<'_>, peer: SocketAddr, now: Now) {
-        let snap = self.router.snapshot();
-        if !Arc::ptr_eq(&snap, &self.registrar_config) {
-            // A reload may change the realm or the VOS rules; bindings stay.
-            self.registrar.set_settings(settings(&snap.config, &self.local.host, self.registrar_secret));
-            self.registrar_config = Arc::clone(&snap);
-        }
+        let snap = self.sync_registrar_settings();
         let customers = &snap.config.mapping_gateways;
         let password_of = |user: &str| {
             customers
@@ -65,6 +60,7 @@ impl Core {
 
     /// A change another shard made.
     pub fn apply_registrar_event(&mut self, event: &Event, now: Now) {
+        self.sync_registrar_settings();
         self.registrar.apply(event, now.ms);
         self.schedule_binding_expiry();
     }
@@ -76,9 +72,22 @@ impl Core {
 
     /// The binding timer: drop what expired.
     pub(super) fn expire_bindings(&mut self, now: Now) {
+        self.sync_registrar_settings();
         self.binding_timer = None;
         self.registrar.expire(now.ms);
         self.schedule_binding_expiry();
+    }
+
+    /// After a reload, the new realm and VOS rules (bindings stay). Every
+    /// registrar entry point runs this, so replicas count failures with the
+    /// same `retry`. A `Weak` is kept: an old snapshot is not held alive.
+    fn sync_registrar_settings(&mut self) -> Arc<crate::routing::snapshot::RoutingSnapshot> {
+        let snap = self.router.snapshot();
+        if !std::ptr::eq(self.registrar_config.as_ptr(), Arc::as_ptr(&snap)) {
+            self.registrar.set_settings(settings(&snap.config, &self.local.host, self.registrar_secret));
+            self.registrar_config = Arc::downgrade(&snap);
+        }
+        snap
     }
 
     fn schedule_binding_expiry(&mut self) {

@@ -177,7 +177,7 @@ pub struct Core {
     reg_by_call_id: HashMap<Box<str>, usize>,
     checks: options::Checks,
     registrar: crate::registrar::Registrar,
-    registrar_config: Arc<crate::routing::snapshot::RoutingSnapshot>,
+    registrar_config: std::sync::Weak<crate::routing::snapshot::RoutingSnapshot>,
     registrar_secret: u64,
     registrar_events: Vec<crate::registrar::Event>,
     binding_timer: Option<u64>,
@@ -215,7 +215,7 @@ impl Core {
             reg_by_call_id: HashMap::new(),
             checks: options::Checks::default(),
             registrar,
-            registrar_config: snap,
+            registrar_config: Arc::downgrade(&snap),
             registrar_secret: seed,
             registrar_events: Vec::new(),
             binding_timer: None,
@@ -280,7 +280,7 @@ impl Core {
         self.registrar_secret = secret;
         let snap = self.router.snapshot();
         self.registrar.set_settings(endpoints::settings(&snap.config, &self.local.host, secret));
-        self.registrar_config = snap;
+        self.registrar_config = Arc::downgrade(&snap);
         self
     }
 

@@ -113,7 +113,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     let lrn_cache = open_lrn_cache(cfg)?;
     let clock = Clock::new();
     // One nonce key for every shard's registrar: a challenge from one shard is answered to another.
-    let registrar_secret = clock::unix_ms() as u64 ^ u64::from(std::process::id()).rotate_left(32);
+    let registrar_secret = secret();
     let mut polls = Vec::new();
     let mut wakers = Vec::new();
     for _ in 0..shards {
@@ -258,6 +258,21 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     let written = writer.finish().map_err(io_err("writing CDRs"))?;
     crate::info!("stopped", cdrs_written = written);
     Ok(())
+}
+
+/// 64 unpredictable bits (the registrar's nonce and tag key): the kernel's
+/// random source, else the standard library's randomly seeded hasher.
+fn secret() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut bytes = [0u8; 8];
+    let from_kernel =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(clock::unix_ms() as u64);
+    match from_kernel {
+        Ok(()) => u64::from_le_bytes(bytes) ^ h.finish(),
+        Err(_) => h.finish(),
+    }
 }
 
 /// Every `[routing_gateway.register]`, numbered.

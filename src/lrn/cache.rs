@@ -100,8 +100,13 @@ impl LrnCache {
             .open(path)
             .map_err(io_err)?;
         let actual = file.metadata().map_err(io_err)?.len();
-        let mut reused = actual == len;
+        let reused = actual == len && {
+            let mut head = [0u8; HEADER];
+            std::io::Read::read_exact(&mut &file, &mut head).is_ok() && header_ok(&head, slots)
+        };
         if !reused {
+            // A truncated and re-extended file reads as zeros: no page is touched
+            // before the huge-page advice below.
             file.set_len(0).map_err(io_err)?;
             file.set_len(len).map_err(io_err)?;
         }
@@ -109,16 +114,13 @@ impl LrnCache {
         // `self`. Other tandem processes may map it too, which is the point:
         // every access to slots goes through atomics.
         let mut map = unsafe { MmapMut::map_mut(&file) }.map_err(io_err)?;
-        if reused && !header_ok(&map, slots) {
-            reused = false;
-        }
-        if !reused {
-            map.fill(0);
-            write_header(&mut map, slots);
-            map.flush().map_err(io_err)?;
-        }
-        // Best effort: huge pages cut TLB misses on a table of hundreds of MB.
+        // Best effort, before the first touch: huge pages cut TLB misses on a table
+        // of hundreds of MB (tmpfs needs `huge=advise`: docs/tuning.md).
         let _ = map.advise(memmap2::Advice::HugePage);
+        if !reused {
+            write_header(&mut map, slots);
+            map.flush_range(0, HEADER).map_err(io_err)?;
+        }
         Ok(LrnCache { map, slots, reused })
     }
 

@@ -115,6 +115,9 @@ pub enum Event {
         call_id: String,
         /// When the binding expires, on the engine's monotonic clock.
         expires_ms: u64,
+        /// When it was made: of two registrations of one user racing on two
+        /// shards, every replica keeps the later one.
+        at_ms: u64,
     },
     /// `user`'s binding made by `call_id` is removed.
     Unbound {
@@ -125,11 +128,26 @@ pub enum Event {
     },
     /// An authentication from `ip` failed at `at_ms`.
     AuthFailed {
-        /// The source IP.
+        /// The source (an IPv4 address, or an IPv6 /64: see [`source_key`]).
         ip: IpAddr,
         /// When, on the engine's monotonic clock.
         at_ms: u64,
     },
+    /// An authentication from `ip` succeeded: its failure count starts again.
+    AuthOk {
+        /// The source, as in `AuthFailed`.
+        ip: IpAddr,
+    },
+}
+
+/// The unit suspensions, failure counts and rate limits apply to: an IPv4
+/// address, or an IPv6 /64 (one subscriber's prefix: counting each of its
+/// 2^64 addresses apart would let one attacker guess forever).
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+    }
 }
 
 /// What [`Registrar::handle`] did with one REGISTER.
@@ -176,6 +194,7 @@ struct Binding {
     contact: String,
     call_id: String,
     expires_ms: u64,
+    at_ms: u64,
 }
 
 /// Failed authentications from one IP.
@@ -217,8 +236,6 @@ pub struct Registrar {
     /// Bindings by expiry, earliest first.
     expiries: BTreeSet<(u64, Arc<str>)>,
     failures: HashMap<IpAddr, Failures>,
-    /// Size at which the failure table is next pruned while growing.
-    prune_failures_at: usize,
     /// Local to the shard: each shard limits the REGISTERs it handles.
     buckets: HashMap<IpAddr, Bucket>,
     /// Buckets by last use, oldest first: eviction and pruning order.
@@ -236,7 +253,6 @@ impl Registrar {
             by_ip: HashMap::new(),
             expiries: BTreeSet::new(),
             failures: HashMap::new(),
-            prune_failures_at: MAX_SOURCES,
             buckets: HashMap::new(),
             idle: BTreeSet::new(),
             stats: Stats::default(),
@@ -260,7 +276,7 @@ impl Registrar {
         now_ms: u64,
         password_of: impl Fn(&str) -> Option<&'p str>,
     ) -> Handled {
-        let ip = peer.ip();
+        let ip = source_key(peer.ip());
         // The rate limit first: a suspended source that floods gets its 403s
         // at the allowed rate, not one per packet.
         if !self.take_token(ip, now_ms) {
@@ -276,10 +292,14 @@ impl Registrar {
             Verdict::Stale => self.challenge(msg, ip, now_ms, true),
             Verdict::Failed => self.failed(msg, ip, now_ms),
             Verdict::User(user) => {
-                if let Some(f) = self.failures.get_mut(&ip) {
-                    f.count = 0;
+                let had_failures = self.failures.get(&ip).is_some_and(|f| f.count > 0);
+                let mut h = self.register(msg, &user, peer, now_ms);
+                if had_failures {
+                    let ev = Event::AuthOk { ip };
+                    self.apply(&ev, now_ms);
+                    h.events.push(ev);
                 }
-                self.register(msg, &user, peer, now_ms)
+                h
             }
         }
     }
@@ -290,12 +310,18 @@ impl Registrar {
     /// of guesses through), so the engine must deliver each event once.
     pub fn apply(&mut self, ev: &Event, now_ms: u64) {
         match ev {
-            Event::Bound { user, source, contact, call_id, expires_ms } => {
+            Event::Bound { user, source, contact, call_id, expires_ms, at_ms } => {
+                let newer =
+                    self.bindings.get(&**user).is_some_and(|b| (b.at_ms, &b.call_id) > (*at_ms, call_id));
+                if newer {
+                    return; // a later registration, already here, wins on every replica
+                }
                 let b = Binding {
                     source: *source,
                     contact: contact.clone(),
                     call_id: call_id.clone(),
                     expires_ms: *expires_ms,
+                    at_ms: *at_ms,
                 };
                 self.bind(Arc::clone(user), b);
             }
@@ -307,12 +333,17 @@ impl Registrar {
             Event::AuthFailed { ip, at_ms } => {
                 self.count_failure(*ip, *at_ms, now_ms);
             }
+            Event::AuthOk { ip } => {
+                if let Some(f) = self.failures.get_mut(ip) {
+                    f.count = 0;
+                }
+            }
         }
     }
 
     /// Whether REGISTERs from `ip` are refused for too many failures.
     pub fn suspended(&self, ip: IpAddr, now_ms: u64) -> bool {
-        self.failures.get(&ip).is_some_and(|f| f.suspended_until > now_ms)
+        self.failures.get(&source_key(ip)).is_some_and(|f| f.suspended_until > now_ms)
     }
 
     /// The customer user whose live binding was registered from `peer`:
@@ -490,9 +521,8 @@ impl Registrar {
         if now_ms.saturating_sub(at_ms) >= FAILURE_MEMORY_MS {
             return false;
         }
-        if self.failures.len() >= self.prune_failures_at {
+        if self.failures.len() >= MAX_SOURCES && !self.failures.contains_key(&ip) {
             self.prune_failures(now_ms);
-            self.prune_failures_at = MAX_SOURCES.max(2 * self.failures.len());
         }
         let retry = self.settings.retry.max(1);
         let suspend_ms = self.settings.suspend_ms;
@@ -510,11 +540,25 @@ impl Registrar {
         true
     }
 
+    /// Runs when the table is full: forgets what no longer matters, then, if
+    /// that is not enough (a flood from very many sources), the older half,
+    /// so the table stays bounded and the next prune is `MAX_SOURCES / 2`
+    /// insertions away (amortized O(1) per failure).
     fn prune_failures(&mut self, now_ms: u64) {
         self.failures.retain(|_, f| {
             f.suspended_until > now_ms
                 || (f.count > 0 && now_ms.saturating_sub(f.last_ms) < FAILURE_MEMORY_MS)
         });
+        let keep = MAX_SOURCES / 2;
+        if self.failures.len() <= keep {
+            return;
+        }
+        let recency = |f: &Failures| f.last_ms.max(f.suspended_until);
+        let mut ages: Vec<u64> = self.failures.values().map(recency).collect();
+        let cut = ages.len() - keep;
+        let (_, threshold, _) = ages.select_nth_unstable(cut);
+        let threshold = *threshold;
+        self.failures.retain(|_, f| recency(f) > threshold);
     }
 
     // ---- per-source rate limit ----
@@ -666,6 +710,7 @@ impl Registrar {
             contact: contact.to_owned(),
             call_id: call_id.to_owned(),
             expires_ms: now_ms.saturating_add(u64::from(granted_s) * 1000),
+            at_ms: now_ms,
         };
         let ev = Event::Bound {
             user: Arc::clone(&user),
@@ -673,6 +718,7 @@ impl Registrar {
             contact: b.contact.clone(),
             call_id: b.call_id.clone(),
             expires_ms: b.expires_ms,
+            at_ms: now_ms,
         };
         self.bind(user, b);
         ev

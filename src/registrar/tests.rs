@@ -151,6 +151,16 @@ impl Bed {
     }
 }
 
+/// `ev` as made at `at_ms`.
+fn made(ev: Event, at_ms: u64) -> Event {
+    match ev {
+        Event::Bound { user, source, contact, call_id, expires_ms, .. } => {
+            Event::Bound { user, source, contact, call_id, expires_ms, at_ms }
+        }
+        other => other,
+    }
+}
+
 fn bound(user: &str, source: &str, call_id: &str, expires_ms: u64) -> Event {
     Event::Bound {
         user: user.into(),
@@ -158,6 +168,7 @@ fn bound(user: &str, source: &str, call_id: &str, expires_ms: u64) -> Event {
         contact: format!("sip:{user}@192.0.2.10:5060"),
         call_id: call_id.into(),
         expires_ms,
+        at_ms: 0,
     }
 }
 
@@ -179,7 +190,7 @@ fn challenge_then_answer_binds_and_identifies_the_source() {
     assert_eq!(ok.status, Some(200), "{}", ok.text);
     assert_eq!(ok.header("Contact").as_deref(), Some("<sip:alice@192.0.2.10:5060>;expires=600"));
     assert_eq!(ok.header("Expires").as_deref(), Some("600"));
-    assert_eq!(ok.events, [bound("alice", A, "c1@pbx", bed.now + 600_000)]);
+    assert_eq!(ok.events, [made(bound("alice", A, "c1@pbx", bed.now + 600_000), bed.now)]);
     assert_eq!(ok.to_tag(), ch.to_tag(), "one tag per Call-ID, retransmissions included");
     assert_eq!(bed.reg.user_at(addr(A), bed.now), Some("alice"));
     assert_eq!(bed.reg.user_at(addr("192.0.2.10:5070"), bed.now), Some("alice"), "the only user of that IP");
@@ -268,7 +279,7 @@ fn replace_on_moves_the_binding_to_the_new_call_id() {
     assert_eq!(bed.login(&Reg::new("alice", "old@pbx"), "wonderland", A).status, Some(200));
     let rep = bed.login(&Reg::new("alice", "new@pbx"), "wonderland", B);
     assert_eq!(rep.status, Some(200));
-    assert_eq!(rep.events, [bound("alice", B, "new@pbx", bed.now + 3_600_000)]);
+    assert_eq!(rep.events, [made(bound("alice", B, "new@pbx", bed.now + 3_600_000), bed.now)]);
     assert_eq!(bed.reg.user_at(addr(A), bed.now), None);
     assert_eq!(bed.reg.user_at(addr(B), bed.now), Some("alice"));
     assert_eq!((bed.reg.stats().registered, bed.reg.stats().replaced), (1, 1));
@@ -302,7 +313,7 @@ fn a_refresh_with_the_same_call_id_extends_the_binding() {
     // The same nonce, next nc: stateless nonces stay good for their lifetime.
     let rep = bed.send(&r.clone().auth(answer(&ch, "alice", "wonderland", 2)), A);
     assert_eq!(rep.status, Some(200), "{}", rep.text);
-    assert_eq!(rep.events, [bound("alice", A, "c1@pbx", bed.now + 600_000)]);
+    assert_eq!(rep.events, [made(bound("alice", A, "c1@pbx", bed.now + 600_000), bed.now)]);
     assert_eq!(bed.reg.next_expiry(), Some(bed.now + 600_000));
     assert_eq!((bed.reg.stats().registered, bed.reg.stats().refreshed), (1, 1));
     assert_eq!(bed.reg.bindings(), 1);
@@ -585,4 +596,62 @@ fn malformed_requests_with_good_credentials_never_panic() {
     let rep = bed.deliver(&sip::parse(bad_contact.as_bytes()).unwrap(), A);
     assert_eq!(rep.status, Some(400));
     assert_eq!(bed.reg.bindings(), 0);
+}
+
+#[test]
+fn a_success_resets_the_failure_count_on_every_replica() {
+    let mut bed = Bed::new(settings());
+    let mut other = Registrar::new(settings());
+    let r = Reg::new("bob", "b1@pbx");
+    let ch = bed.send(&r, B).challenge();
+    let mut events = Vec::new();
+    for _ in 0..2 {
+        events.extend(bed.send(&r.clone().auth(answer(&ch, "bob", "guess", 1)), B).events);
+    }
+    events.extend(bed.login(&r, "builder", B).events);
+    assert!(events.iter().any(|e| matches!(e, Event::AuthOk { .. })), "{events:?}");
+    for ev in &events {
+        other.apply(ev, bed.now);
+    }
+    // One more failure on the other replica: far from the retry count on both.
+    let fail = Event::AuthFailed { ip: ip(B), at_ms: bed.now };
+    other.apply(&fail, bed.now);
+    bed.reg.apply(&fail, bed.now);
+    other.apply(&fail, bed.now);
+    bed.reg.apply(&fail, bed.now);
+    assert!(!other.suspended(ip(B), bed.now));
+    assert!(!bed.reg.suspended(ip(B), bed.now));
+}
+
+#[test]
+fn racing_registrations_end_the_same_on_every_replica() {
+    let (mut a, mut b) = (Registrar::new(settings()), Registrar::new(settings()));
+    let early = made(bound("alice", "192.0.2.10:5060", "y@pbx", 60_000), 100);
+    let late = made(bound("alice", "192.0.2.11:5060", "x@pbx", 60_000), 101);
+    // Each replica sees its own registration first, then the other's.
+    a.apply(&early, 200);
+    a.apply(&late, 200);
+    b.apply(&late, 200);
+    b.apply(&early, 200);
+    for r in [&a, &b] {
+        assert_eq!(r.user_at(addr("192.0.2.11:5060"), 200), Some("alice"));
+        assert_eq!(r.user_at(addr("192.0.2.10:5060"), 200), None);
+    }
+}
+
+#[test]
+fn ipv6_sources_are_counted_per_64() {
+    assert_eq!(
+        source_key("2001:db8:1:2:aaaa::1".parse().unwrap()),
+        "2001:db8:1:2::".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(source_key("192.0.2.7".parse().unwrap()), "192.0.2.7".parse::<IpAddr>().unwrap());
+    let mut reg = Registrar::new(settings());
+    let retry = settings().retry;
+    for i in 0..retry {
+        let ip: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap();
+        reg.apply(&Event::AuthFailed { ip: source_key(ip), at_ms: 10 }, 10);
+    }
+    assert!(reg.suspended("2001:db8:1:2:ffff::9".parse().unwrap(), 11), "the whole /64 is suspended");
+    assert!(!reg.suspended("2001:db8:1:3::1".parse().unwrap(), 11));
 }
