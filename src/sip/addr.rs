@@ -2,7 +2,7 @@
 //! Refer-To (RFC 3261 §20.10, §20.20, §20.39, §25.1).
 
 use super::error::Invalid;
-use super::params::{Params, header_param_ok};
+use super::params::Params;
 use super::scan::{
     find_byte, is_lws, is_token_byte, parse_decimal, quoted, trim, trim_start, unescape_quoted,
 };
@@ -115,10 +115,9 @@ fn header_params(after: &str) -> Result<(Params<'_>, Option<&str>), Invalid> {
     }
     let params = Params::from_raw(after.strip_prefix(';').ok_or(Invalid)?);
     let mut tag = None;
-    for (name, value) in params.iter() {
-        if !header_param_ok(name, value) {
-            return Err(Invalid);
-        }
+    let mut it = params.iter();
+    while let Some(param) = it.next_header_param() {
+        let (name, value) = param?;
         if tag.is_none() && name.eq_ignore_ascii_case("tag") {
             tag = Some(value.filter(|t| t.bytes().all(is_token_byte)).ok_or(Invalid)?);
         }

@@ -1,6 +1,7 @@
 //! `;name=value` parameter lists, for header fields (`generic-param`) and for
 //! URIs (`uri-parameter`), parsed lazily from the borrowed text in one pass.
 
+use super::error::Invalid;
 use super::scan::{class, find_byte, find_top, is_token, is_token_byte, quoted, quoted_end, trim, unquote};
 use std::borrow::Cow;
 
@@ -29,6 +30,47 @@ impl<'a> Iterator for Iter<'a> {
             None => (trim(piece), None),
         })
     }
+}
+
+impl<'a> Iter<'a> {
+    /// The next parameter as an RFC 3261 `generic-param`, checked: `Err` for a
+    /// malformed one. The usual all-token parameter (`branch=z9hG4bK...`,
+    /// `tag=...`, `rport`) is split and checked in one pass over its bytes;
+    /// anything else (quotes, white space, odd bytes) takes the general path.
+    pub fn next_header_param(&mut self) -> Option<Result<(&'a str, Option<&'a str>), Invalid>> {
+        let s = self.rest?;
+        if let Some((name_end, value, end)) = token_param(s.as_bytes()) {
+            self.rest = s.get(end + 1..).filter(|_| end < s.len());
+            return Some(Ok((&s[..name_end], value.map(|(a, b)| &s[a..b]))));
+        }
+        let (name, value) = self.next()?;
+        Some(if header_param_ok(name, value) { Ok((name, value)) } else { Err(Invalid) })
+    }
+}
+
+/// `token [ "=" value-chars ]` up to `;` or the end, with nothing else in it:
+/// (name end, value range, parameter end). `None` when the parameter needs the
+/// general path. Every byte is ASCII, so the offsets are char boundaries.
+fn token_param(b: &[u8]) -> Option<(usize, Option<(usize, usize)>, usize)> {
+    let name_end = b.iter().position(|&c| !is_token_byte(c)).unwrap_or(b.len());
+    if name_end == 0 {
+        return None;
+    }
+    match b.get(name_end) {
+        None | Some(b';') => return Some((name_end, None, name_end)),
+        Some(b'=') => {}
+        Some(_) => return None,
+    }
+    let start = name_end + 1;
+    let len = b[start..].iter().position(|&c| !is_value_byte(c)).unwrap_or(b.len() - start);
+    let end = start + len;
+    (len > 0 && b.get(end).is_none_or(|&c| c == b';')).then_some((name_end, Some((start, end)), end))
+}
+
+/// A byte of an unquoted `gen-value`: token, or host (`[` `]` `:` for IPv6).
+#[inline]
+fn is_value_byte(b: u8) -> bool {
+    is_token_byte(b) || matches!(b, b'[' | b']' | b':')
 }
 
 /// End of one parameter: the next `;` outside a quoted string (or the end).
@@ -95,7 +137,8 @@ impl<'a> Params<'a> {
     /// Header-field params (RFC 3261 `generic-param`): a token name and, after
     /// `=`, a token, a host or a quoted string.
     pub fn header_params_ok(&self) -> bool {
-        self.iter().all(|(n, v)| header_param_ok(n, v))
+        let mut it = self.iter();
+        std::iter::from_fn(|| it.next_header_param()).all(|p| p.is_ok())
     }
 
     /// URI params (RFC 3261 `uri-parameter`): no white space, escapes allowed.
@@ -114,7 +157,7 @@ fn gen_value_ok(v: &str) -> bool {
     if v.starts_with('"') {
         return matches!(quoted(v), Some((_, rest)) if rest.is_empty());
     }
-    !v.is_empty() && v.bytes().all(|b| is_token_byte(b) || matches!(b, b'[' | b']' | b':'))
+    !v.is_empty() && v.bytes().all(is_value_byte)
 }
 
 /// RFC 3261 `paramchar`: unreserved / escaped / `[ ] / : & + $`.
@@ -155,5 +198,21 @@ mod tests {
         assert_eq!(p.get("b"), Some(Some("[2001:db8::1]")));
         assert!(p.header_params_ok());
         assert_eq!(p.iter().count(), 2);
+    }
+
+    proptest::proptest! {
+        /// The one-pass path for all-token parameters gives exactly what the
+        /// general path (split, trim, then check) gives.
+        #[test]
+        fn checked_params_match_the_general_path(raw in "[a-z0-9;=\" \t:\\[\\]%.!-]{0,40}") {
+            let p = Params::from_raw(&raw);
+            let mut fast = p.iter();
+            let fast: Vec<_> = std::iter::from_fn(|| fast.next_header_param()).collect();
+            let slow: Vec<_> = p
+                .iter()
+                .map(|(n, v)| if header_param_ok(n, v) { Ok((n, v)) } else { Err(Invalid) })
+                .collect();
+            proptest::prop_assert_eq!(fast, slow);
+        }
     }
 }

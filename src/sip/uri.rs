@@ -233,8 +233,14 @@ pub fn parse_host(s: &str) -> Result<Host<'_>, Invalid> {
     if s.is_empty() || s.starts_with(['.', '-']) {
         return Err(Invalid);
     }
-    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return parse_ipv4(s.as_bytes()).map(Host::V4).ok_or(Invalid);
+    if s.as_bytes()[0].is_ascii_digit() {
+        if let Some(v4) = parse_ipv4(s.as_bytes()) {
+            return Ok(Host::V4(v4));
+        }
+        // All digits and dots but no dotted quad: a bad address, not a name.
+        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Err(Invalid);
+        }
     }
     let ok = s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
     if ok { Ok(Host::Name(s)) } else { Err(Invalid) }
@@ -243,15 +249,20 @@ pub fn parse_host(s: &str) -> Result<Host<'_>, Invalid> {
 /// A dotted quad of 1–3 digit decimal octets, each at most 255.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = b.split(|&c| c == b'.');
-    for o in &mut octets {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 {
-            return None;
+    let (mut part, mut value, mut digits) = (0usize, 0u32, 0u32);
+    for &c in b {
+        match c {
+            b'0'..=b'9' if digits < 3 => (value, digits) = (value * 10 + u32::from(c - b'0'), digits + 1),
+            b'.' if digits > 0 && part < 3 => {
+                octets[part] = u8::try_from(value).ok()?;
+                (part, value, digits) = (part + 1, 0, 0);
+            }
+            _ => return None,
         }
-        *o = u8::try_from(p.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))).ok()?;
     }
-    parts.next().is_none().then(|| Ipv4Addr::from(octets))
+    (digits > 0 && part == 3).then_some(())?;
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// An IPv6 address. RFC 5118 §4.10: the RFC 3261 ABNF (inherited from RFC

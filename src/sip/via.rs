@@ -1,7 +1,7 @@
 //! The Via header (RFC 3261 §20.42, §18.2.1 `received`, RFC 3581 `rport`).
 
 use super::error::Invalid;
-use super::params::{Params, header_param_ok};
+use super::params::Params;
 use super::scan::{find_byte, is_lws, is_token, parse_decimal, trim, trim_start};
 use super::uri::{Host, parse_host, parse_ipv6};
 
@@ -36,8 +36,15 @@ impl<'a> Via<'a> {
     /// Parses one Via value (already split from the comma-separated list).
     pub fn parse(s: &'a str) -> Result<Self, Invalid> {
         let s = trim(s);
-        let (protocol, s) = slash_field(s)?;
-        let (version, s) = slash_field(s)?;
+        // Nearly every Via starts `SIP/2.0/`: skip the general sent-protocol parse.
+        let (protocol, version, s) = match s.strip_prefix("SIP/2.0/") {
+            Some(rest) => (&s[..3], &s[4..7], rest),
+            None => {
+                let (protocol, s) = slash_field(s)?;
+                let (version, s) = slash_field(s)?;
+                (protocol, version, s)
+            }
+        };
         let (transport, s) = token_prefix(trim_start(s))?;
         if !s.as_bytes().first().is_some_and(|&b| is_lws(b)) {
             return Err(Invalid);
@@ -63,10 +70,9 @@ impl<'a> Via<'a> {
 
     /// Checks every parameter and picks out the ones tandem uses, in one pass.
     fn known_params(&mut self) -> Result<(), Invalid> {
-        for (name, value) in self.params.iter() {
-            if !header_param_ok(name, value) {
-                return Err(Invalid);
-            }
+        let mut params = self.params.iter();
+        while let Some(param) = params.next_header_param() {
+            let (name, value) = param?;
             let known = matches!(name.len(), 3 | 5 | 6 | 8);
             if !known {
                 continue;
