@@ -48,10 +48,13 @@ impl<'a> Iter<'a> {
     }
 }
 
+/// A byte range `start..end`.
+type Span = (usize, usize);
+
 /// `token [ "=" value-chars ]` up to `;` or the end, with nothing else in it:
 /// (name end, value range, parameter end). `None` when the parameter needs the
 /// general path. Every byte is ASCII, so the offsets are char boundaries.
-fn token_param(b: &[u8]) -> Option<(usize, Option<(usize, usize)>, usize)> {
+fn token_param(b: &[u8]) -> Option<(usize, Option<Span>, usize)> {
     let name_end = b.iter().position(|&c| !is_token_byte(c)).unwrap_or(b.len());
     if name_end == 0 {
         return None;
