@@ -34,7 +34,11 @@ impl<'a> NameAddr<'a> {
         let (display, quoted_name, rest) = display_name(s)?;
         let (uri_raw, after, bracketed) = match rest.strip_prefix('<') {
             Some(inner) => {
-                let end = find_byte(inner.as_bytes(), b'>').ok_or(Invalid)?;
+                // One pass: the closing `>`, and no white space before it.
+                let end = inner.bytes().position(|b| b == b'>' || is_lws(b)).ok_or(Invalid)?;
+                if inner.as_bytes()[end] != b'>' {
+                    return Err(Invalid);
+                }
                 (&inner[..end], &inner[end + 1..], true)
             }
             None if display.is_some() => return Err(Invalid),
@@ -44,7 +48,7 @@ impl<'a> NameAddr<'a> {
                 (&rest[..end], &rest[end..], false)
             }
         };
-        if uri_raw.is_empty() || uri_raw.bytes().any(is_lws) {
+        if uri_raw.is_empty() || (!bracketed && uri_raw.bytes().any(is_lws)) {
             return Err(Invalid);
         }
         // RFC 3261 §20: a URI holding `,` `?` or `;` must be in brackets.

@@ -112,6 +112,14 @@ impl HeaderName {
     }
 }
 
+/// `raw` equals the lower-case `lower`, ignoring ASCII case. No early exit, so
+/// the compiler compares the (short, fixed) lengths a vector at a time.
+#[inline]
+fn eq_lower(raw: &[u8], lower: &[u8]) -> bool {
+    raw.len() == lower.len()
+        && raw.iter().zip(lower).fold(0, |acc, (a, b)| acc | (a.to_ascii_lowercase() ^ b)) == 0
+}
+
 /// Longest known header name; longer names are extension headers.
 const MAX_KNOWN_LEN: usize = 19;
 
@@ -130,45 +138,45 @@ impl HeaderName {
     /// (generated from the list above).
     fn from_long(raw: &[u8]) -> Self {
         match (raw.len(), raw[0].to_ascii_lowercase()) {
-            (2, b't') if raw.eq_ignore_ascii_case(b"to") => Self::To,
-            (3, b'v') if raw.eq_ignore_ascii_case(b"via") => Self::Via,
-            (4, b'c') if raw.eq_ignore_ascii_case(b"cseq") => Self::CSeq,
-            (4, b'd') if raw.eq_ignore_ascii_case(b"date") => Self::Date,
-            (4, b'f') if raw.eq_ignore_ascii_case(b"from") => Self::From,
-            (5, b'a') if raw.eq_ignore_ascii_case(b"allow") => Self::Allow,
-            (5, b'e') if raw.eq_ignore_ascii_case(b"event") => Self::Event,
-            (5, b'r') if raw.eq_ignore_ascii_case(b"route") => Self::Route,
-            (6, b'a') if raw.eq_ignore_ascii_case(b"accept") => Self::Accept,
-            (7, b'c') if raw.eq_ignore_ascii_case(b"call-id") => Self::CallId,
-            (7, b'c') if raw.eq_ignore_ascii_case(b"contact") => Self::Contact,
-            (7, b'e') if raw.eq_ignore_ascii_case(b"expires") => Self::Expires,
-            (7, b'p') if raw.eq_ignore_ascii_case(b"privacy") => Self::Privacy,
-            (7, b'r') if raw.eq_ignore_ascii_case(b"require") => Self::Require,
-            (7, b's') if raw.eq_ignore_ascii_case(b"subject") => Self::Subject,
-            (8, b'i') if raw.eq_ignore_ascii_case(b"identity") => Self::Identity,
-            (8, b'r') if raw.eq_ignore_ascii_case(b"refer-to") => Self::ReferTo,
-            (9, b's') if raw.eq_ignore_ascii_case(b"supported") => Self::Supported,
-            (10, b'u') if raw.eq_ignore_ascii_case(b"user-agent") => Self::UserAgent,
-            (11, b'm') if raw.eq_ignore_ascii_case(b"min-expires") => Self::MinExpires,
-            (11, b'r') if raw.eq_ignore_ascii_case(b"referred-by") => Self::ReferredBy,
-            (11, b'u') if raw.eq_ignore_ascii_case(b"unsupported") => Self::Unsupported,
-            (12, b'a') if raw.eq_ignore_ascii_case(b"allow-events") => Self::AllowEvents,
-            (12, b'c') if raw.eq_ignore_ascii_case(b"content-type") => Self::ContentType,
-            (12, b'm') if raw.eq_ignore_ascii_case(b"max-forwards") => Self::MaxForwards,
-            (12, b'r') if raw.eq_ignore_ascii_case(b"record-route") => Self::RecordRoute,
-            (13, b'a') if raw.eq_ignore_ascii_case(b"authorization") => Self::Authorization,
-            (13, b'i') if raw.eq_ignore_ascii_case(b"identity-info") => Self::IdentityInfo,
-            (13, b'p') if raw.eq_ignore_ascii_case(b"proxy-require") => Self::ProxyRequire,
-            (14, b'a') if raw.eq_ignore_ascii_case(b"accept-contact") => Self::AcceptContact,
-            (14, b'c') if raw.eq_ignore_ascii_case(b"content-length") => Self::ContentLength,
-            (14, b'r') if raw.eq_ignore_ascii_case(b"reject-contact") => Self::RejectContact,
-            (15, b'a') if raw.eq_ignore_ascii_case(b"accept-encoding") => Self::AcceptEncoding,
-            (15, b's') if raw.eq_ignore_ascii_case(b"session-expires") => Self::SessionExpires,
-            (16, b'c') if raw.eq_ignore_ascii_case(b"content-encoding") => Self::ContentEncoding,
-            (16, b'w') if raw.eq_ignore_ascii_case(b"www-authenticate") => Self::WwwAuthenticate,
-            (18, b'p') if raw.eq_ignore_ascii_case(b"proxy-authenticate") => Self::ProxyAuthenticate,
-            (19, b'p') if raw.eq_ignore_ascii_case(b"proxy-authorization") => Self::ProxyAuthorization,
-            (19, b'r') if raw.eq_ignore_ascii_case(b"request-disposition") => Self::RequestDisposition,
+            (2, b't') if eq_lower(raw, b"to") => Self::To,
+            (3, b'v') if eq_lower(raw, b"via") => Self::Via,
+            (4, b'c') if eq_lower(raw, b"cseq") => Self::CSeq,
+            (4, b'd') if eq_lower(raw, b"date") => Self::Date,
+            (4, b'f') if eq_lower(raw, b"from") => Self::From,
+            (5, b'a') if eq_lower(raw, b"allow") => Self::Allow,
+            (5, b'e') if eq_lower(raw, b"event") => Self::Event,
+            (5, b'r') if eq_lower(raw, b"route") => Self::Route,
+            (6, b'a') if eq_lower(raw, b"accept") => Self::Accept,
+            (7, b'c') if eq_lower(raw, b"call-id") => Self::CallId,
+            (7, b'c') if eq_lower(raw, b"contact") => Self::Contact,
+            (7, b'e') if eq_lower(raw, b"expires") => Self::Expires,
+            (7, b'p') if eq_lower(raw, b"privacy") => Self::Privacy,
+            (7, b'r') if eq_lower(raw, b"require") => Self::Require,
+            (7, b's') if eq_lower(raw, b"subject") => Self::Subject,
+            (8, b'i') if eq_lower(raw, b"identity") => Self::Identity,
+            (8, b'r') if eq_lower(raw, b"refer-to") => Self::ReferTo,
+            (9, b's') if eq_lower(raw, b"supported") => Self::Supported,
+            (10, b'u') if eq_lower(raw, b"user-agent") => Self::UserAgent,
+            (11, b'm') if eq_lower(raw, b"min-expires") => Self::MinExpires,
+            (11, b'r') if eq_lower(raw, b"referred-by") => Self::ReferredBy,
+            (11, b'u') if eq_lower(raw, b"unsupported") => Self::Unsupported,
+            (12, b'a') if eq_lower(raw, b"allow-events") => Self::AllowEvents,
+            (12, b'c') if eq_lower(raw, b"content-type") => Self::ContentType,
+            (12, b'm') if eq_lower(raw, b"max-forwards") => Self::MaxForwards,
+            (12, b'r') if eq_lower(raw, b"record-route") => Self::RecordRoute,
+            (13, b'a') if eq_lower(raw, b"authorization") => Self::Authorization,
+            (13, b'i') if eq_lower(raw, b"identity-info") => Self::IdentityInfo,
+            (13, b'p') if eq_lower(raw, b"proxy-require") => Self::ProxyRequire,
+            (14, b'a') if eq_lower(raw, b"accept-contact") => Self::AcceptContact,
+            (14, b'c') if eq_lower(raw, b"content-length") => Self::ContentLength,
+            (14, b'r') if eq_lower(raw, b"reject-contact") => Self::RejectContact,
+            (15, b'a') if eq_lower(raw, b"accept-encoding") => Self::AcceptEncoding,
+            (15, b's') if eq_lower(raw, b"session-expires") => Self::SessionExpires,
+            (16, b'c') if eq_lower(raw, b"content-encoding") => Self::ContentEncoding,
+            (16, b'w') if eq_lower(raw, b"www-authenticate") => Self::WwwAuthenticate,
+            (18, b'p') if eq_lower(raw, b"proxy-authenticate") => Self::ProxyAuthenticate,
+            (19, b'p') if eq_lower(raw, b"proxy-authorization") => Self::ProxyAuthorization,
+            (19, b'r') if eq_lower(raw, b"request-disposition") => Self::RequestDisposition,
             _ => Self::Other,
         }
     }

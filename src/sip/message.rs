@@ -68,6 +68,9 @@ pub struct Message<'a> {
     buf: &'a [u8],
     start: StartLine<'a>,
     headers: Vec<Header<'a>>,
+    /// The header lines as text, when they are valid UTF-8 (checked once:
+    /// typed views then slice it instead of checking each value again).
+    head: Option<&'a str>,
     body: &'a [u8],
 }
 
@@ -87,6 +90,7 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     let nl = next_nl().ok_or(ParseError::Incomplete)?;
     let start = parse_start_line(strip_cr(&buf[pos..nl]))?;
     pos = nl + 1;
+    let head_start = pos;
     let mut headers = Vec::with_capacity(16);
     let mut content_length = None;
     let body_start = loop {
@@ -113,7 +117,8 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     };
     let body = frame_body(&buf[body_start..], content_length)?;
     let end = body_start + body.len();
-    Ok(Message { buf: &buf[..end], start, headers, body })
+    let head = std::str::from_utf8(&buf[head_start..body_start]).ok();
+    Ok(Message { buf: &buf[..end], start, headers, head, body })
 }
 
 /// A line without its trailing CR (the LF is already cut off).
@@ -209,6 +214,18 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 }
 
 impl<'a> Message<'a> {
+    /// A header's value as text: a slice of the checked head when it is
+    /// UTF-8, else checked on its own (an error names the header).
+    pub fn text(&self, h: &Header<'a>) -> Result<&'a str, ParseError> {
+        if let Some(head) = self.head {
+            let offset = (h.value.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+            if let Some(s) = head.get(offset..offset.wrapping_add(h.value.len())) {
+                return Ok(s);
+            }
+        }
+        h.value_str()
+    }
+
     /// The start line.
     pub fn start(&self) -> &StartLine<'a> {
         &self.start
@@ -275,7 +292,7 @@ impl<'a> Message<'a> {
     }
 
     fn first_str(&self, name: HeaderName) -> Result<&'a str, ParseError> {
-        self.header(name).ok_or(ParseError::MissingHeader(name))?.value_str()
+        self.text(self.header(name).ok_or(ParseError::MissingHeader(name))?)
     }
 
     fn optional_str(&self, name: HeaderName) -> Result<Option<&'a str>, ParseError> {
@@ -342,7 +359,7 @@ impl<'a> Message<'a> {
         f: fn(&'a str) -> Result<T, Invalid>,
     ) -> impl Iterator<Item = Result<T, ParseError>> + '_ {
         self.headers_named(name).flat_map(move |h| {
-            let (values, bad) = match h.value_str() {
+            let (values, bad) = match self.text(h) {
                 Ok(s) => (Some(split_top(s, b',')), None),
                 Err(e) => (None, Some(Err(e))),
             };
@@ -393,19 +410,19 @@ impl<'a> Message<'a> {
     /// Proxy-Authenticate, Authorization, Proxy-Authorization), one per header.
     pub fn auths(&self, name: HeaderName) -> impl Iterator<Item = Result<Auth<'a>, ParseError>> + '_ {
         self.headers_named(name)
-            .map(move |h| h.value_str().and_then(|s| Auth::parse(s).map_err(|_| ParseError::BadHeader(name))))
+            .map(move |h| self.text(h).and_then(|s| Auth::parse(s).map_err(|_| ParseError::BadHeader(name))))
     }
 
     /// Option tags of every header `name` (Require, Supported, Proxy-Require,
     /// Unsupported). Values that are not UTF-8 are skipped.
     pub fn option_tags(&self, name: HeaderName) -> impl Iterator<Item = &'a str> + '_ {
-        self.headers_named(name).filter_map(|h| h.value_str().ok()).flat_map(|s| tokens(s, b','))
+        self.headers_named(name).filter_map(|h| self.text(h).ok()).flat_map(|s| tokens(s, b','))
     }
 
     /// Privacy values (RFC 3323: `;`-separated).
     pub fn privacy(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.headers_named(HeaderName::Privacy)
-            .filter_map(|h| h.value_str().ok())
+            .filter_map(|h| self.text(h).ok())
             .flat_map(|s| tokens(s, b';'))
     }
 
