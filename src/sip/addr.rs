@@ -97,6 +97,9 @@ fn display_name(s: &str) -> Result<(Option<&str>, bool, &str), Invalid> {
         let rest = trim_start(rest);
         return if rest.starts_with('<') { Ok((Some(inner), true, rest)) } else { Err(Invalid) };
     }
+    if s.starts_with('<') {
+        return Ok((None, false, s));
+    }
     let Some(lt) = find_byte(s.as_bytes(), b'<') else {
         return Ok((None, false, s));
     };

@@ -5,7 +5,7 @@ use super::addr::{NameAddr, qvalue_ok};
 use super::error::Invalid;
 use super::error::ParseError;
 use super::header::HeaderName;
-use super::scan::{is_token_byte, parse_decimal, split_top, trim, trim_bytes};
+use super::scan::{find_top, is_token_byte, parse_decimal, split_top, trim, trim_bytes};
 use super::typed::{Auth, CSeq, Method, tokens};
 use super::uri::Uri;
 use super::via::Via;
@@ -334,7 +334,12 @@ impl<'a> Message<'a> {
 
     /// The topmost Via.
     pub fn top_via(&self) -> Result<Via<'a>, ParseError> {
-        self.vias().next().unwrap_or(Err(ParseError::MissingHeader(HeaderName::Via)))
+        // The first value of the first Via header: what `vias().next()` gives,
+        // without the list machinery (every message asks for it).
+        let h = self.header(HeaderName::Via).ok_or(ParseError::MissingHeader(HeaderName::Via))?;
+        let s = self.text(h)?;
+        let first = find_top(s.as_bytes(), b',').map_or(s, |i| &s[..i]);
+        Via::parse(first).map_err(|_| ParseError::BadHeader(HeaderName::Via))
     }
 
     /// Every Contact value in order.

@@ -104,7 +104,7 @@ impl<'a> CSeq<'a> {
     /// Parses `1*DIGIT LWS Method`.
     pub fn parse(s: &'a str) -> Result<Self, Invalid> {
         let s = trim(s);
-        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or(Invalid)?;
+        let split = s.bytes().position(|b| !b.is_ascii_digit()).ok_or(Invalid)?;
         let (num, method) = (&s[..split], &s[split..]);
         if !method.starts_with([' ', '\t', '\r', '\n']) {
             return Err(Invalid);
