@@ -99,7 +99,7 @@ impl<I: PacketIo> Shard<I> {
                 return Err(e);
             }
             let now = self.clock.now();
-            self.receive(&mut batch, &mut handoffs, &mut invites_in, &report, now)?;
+            self.receive(&mut batch, &mut handoffs, &mut invites_in, &mut report, now)?;
             self.drain_control(&report);
             self.drain_handoffs(&mut invites_in, now);
             self.core.handle_timeout(now);
@@ -126,10 +126,11 @@ impl<I: PacketIo> Shard<I> {
         batch: &mut RxBatch,
         handoffs: &mut [Vec<Handoff>],
         invites_in: &mut Vec<Instant>,
-        report: &Report,
+        report: &mut Report,
         now: Now,
     ) -> io::Result<()> {
         let shards = handoffs.len() as u16;
+        let mut mine = Vec::new();
         for _ in 0..RX_BATCHES_PER_TURN {
             batch.datagrams.clear();
             if self.io.recv_batch(batch, super::io::udp::BATCH)? == 0 {
@@ -138,20 +139,24 @@ impl<I: PacketIo> Shard<I> {
             let received = wall_instant();
             // Registrar changes first: an INVITE may follow its REGISTER's 200 within microseconds.
             self.drain_control(report);
+            // Other shards' messages go first, so their owners work while we do ours.
             for (data, peer) in batch.datagrams.drain(..) {
                 let Ok(msg) = sip::parse(&data) else {
                     self.core.count_unparsable();
                     continue;
                 };
-                let owner = msg.header(HeaderName::CallId).map_or(self.id, |h| ids::owner(h.value, shards));
-                if owner == self.id {
-                    if is_new_invite(&msg) {
-                        invites_in.push(received);
-                    }
-                    self.core.handle_message(&msg, &data, peer, now);
-                } else {
-                    handoffs[owner as usize].push((data.clone(), peer, received));
+                match msg.header(HeaderName::CallId).map_or(self.id, |h| ids::owner(h.value, shards)) {
+                    owner if owner == self.id => mine.push((data, peer)),
+                    owner => handoffs[owner as usize].push((data, peer, received)),
                 }
+            }
+            self.push_handoffs(handoffs, report);
+            for (data, peer) in mine.drain(..) {
+                let Ok(msg) = sip::parse(&data) else { continue };
+                if is_new_invite(&msg) {
+                    invites_in.push(received);
+                }
+                self.core.handle_message(&msg, &data, peer, now);
             }
         }
         Ok(())
@@ -226,6 +231,12 @@ impl<I: PacketIo> Shard<I> {
         for cdr in self.core.poll_cdr() {
             self.cdrs.send(cdr);
         }
+        self.push_handoffs(handoffs, report);
+        Ok(())
+    }
+
+    /// Queues every collected handoff on its owner and wakes each owner once.
+    fn push_handoffs(&self, handoffs: &mut [Vec<Handoff>], report: &mut Report) {
         for (owner, queue) in handoffs.iter_mut().enumerate() {
             if queue.is_empty() {
                 continue;
@@ -236,10 +247,9 @@ impl<I: PacketIo> Shard<I> {
                     report.handoffs_dropped += 1;
                 }
             }
-            // One wake per owner per turn, however many messages it got.
+            // One wake per owner per batch, however many messages it got.
             let _ = self.shared.wakers[owner].wake();
         }
-        Ok(())
     }
 }
 
