@@ -388,8 +388,8 @@ pub struct RoutingGateway {
     /// Skipped when customer rate − vendor rate is below this (may be negative).
     #[serde(default, deserialize_with = "opt_rate")]
     pub lowest_profit: Option<Rate>,
-    /// LRN source name; absent = LRN off for this gateway.
-    pub lrn: Option<Spanned<String>>,
+    /// LRN source names, tried in order (a string or a list); absent = LRN off.
+    pub lrn: Option<Spanned<LrnNames>>,
     /// Put RFC 4694 `rn`/`npdi` in the B-leg Request-URI after a dip.
     #[serde(default = "yes")]
     pub lrn_uri_params: bool,
@@ -408,6 +408,37 @@ pub struct RoutingGateway {
 
 fn yes() -> bool {
     true
+}
+
+/// A gateway's `lrn`: one source name, or several tried in order (a source
+/// that fails or times out hands the number to the next).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LrnNames(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for LrnNames {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let names = match Raw::deserialize(d)? {
+            Raw::One(n) => vec![n],
+            Raw::Many(v) => v,
+        };
+        if names.is_empty() || names.iter().any(String::is_empty) {
+            return Err(de::Error::custom("must name at least one [[lrn.source]], none empty"));
+        }
+        Ok(LrnNames(names))
+    }
+}
+
+impl LrnNames {
+    /// The names, in the order they are tried.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
 }
 
 fn default_options_timeout() -> u32 {

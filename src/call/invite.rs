@@ -2,7 +2,7 @@
 //! the INVITE responses that drive them.
 
 use super::build::{self, Request, body_of};
-use super::lrn::LrnInfo;
+use super::lrn::{Lookup, LrnInfo};
 use super::state::{ALeg, Attempt, Call, Phase, Side};
 use super::{Core, Now};
 use crate::cdr::{Cdr, HangUp};
@@ -46,14 +46,14 @@ impl Core {
         let new = NewCall { data: data.clone(), peer, dialed, snap };
         match self.lrn_plan(&new.snap, &number, &first) {
             None => self.act(msg, new, first, LrnInfo::none(), now),
-            Some((tn, source)) => match self.lrn_now(&new.snap, tn, source, now) {
-                Some(info) => {
+            Some((tn, sources)) => match self.lrn_now(&new.snap, tn, &sources, now) {
+                Lookup::Done(info) => {
                     let registered = self.registered_user(peer, now);
                     let outcome =
                         route(&new.snap, peer, &new.dialed, info.lrn_text().as_deref(), registered, now);
                     self.act(msg, new, outcome, info, now);
                 }
-                None => self.park(msg, new, first, tn, source, now),
+                Lookup::Dip(sources) => self.park(msg, new, first, tn, sources, now),
             },
         }
     }
@@ -79,10 +79,18 @@ impl Core {
     }
 
     /// The call waits on its shard for a dip; routing resumes with the answer.
-    fn park(&mut self, msg: &Message<'_>, new: NewCall, first: Outcome, tn: u64, source: usize, now: Now) {
+    fn park(
+        &mut self,
+        msg: &Message<'_>,
+        new: NewCall,
+        first: Outcome,
+        tn: u64,
+        sources: Vec<usize>,
+        now: Now,
+    ) {
         match first {
             Outcome::Route(d) | Outcome::NoRoute(d) | Outcome::NoCustomerRate(d) => {
-                self.start_call(msg, new, d, LrnInfo::none(), Some((tn, source)), now)
+                self.start_call(msg, new, d, LrnInfo::none(), Some((tn, sources)), now)
             }
             other => self.act(msg, new, other, LrnInfo::none(), now),
         }
@@ -94,7 +102,7 @@ impl Core {
         new: NewCall,
         d: Decision,
         lrn: LrnInfo,
-        park: Option<(u64, usize)>,
+        park: Option<(u64, Vec<usize>)>,
         now: Now,
     ) {
         let NewCall { data, peer, dialed, snap } = new;
@@ -130,12 +138,12 @@ impl Core {
             scheduled: None,
             dialed,
             lrn,
-            parked: park.map(|(tn, _)| tn),
+            parked: park.as_ref().map(|(tn, _)| *tn),
             pdd_done: false,
         };
         let slot = self.insert(call);
         self.with_call(slot, now, |core, call| match park {
-            Some((tn, source)) => core.start_dip(call, tn, source, now),
+            Some((tn, sources)) => core.start_dip(call, tn, sources, now),
             None => core.hunt(call, now),
         });
     }

@@ -18,6 +18,7 @@ use crate::routing::snapshot::RoutingSnapshot;
 use crate::sip::{HeaderName, Message};
 use crate::txn::{ClientEvent, ClientState, ClientTxn, Kind};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The answer a call was routed with, for the B-leg URI and the CDR.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,10 +62,10 @@ impl LrnInfo {
     }
 }
 
-/// The number and LRN source to look up for a call whose first routing
-/// outcome is `first` and whose number (after the dial plan) is `number`:
-/// when a gateway with LRN on could take it and it is a NANP number.
-pub fn lrn_plan(snap: &RoutingSnapshot, number: &str, first: &Outcome) -> Option<(u64, usize)> {
+/// The number and the LRN sources to try, in order, for a call whose first
+/// routing outcome is `first` and whose number (after the dial plan) is
+/// `number`: when a gateway with LRN on could take it and it is a NANP number.
+pub fn lrn_plan(snap: &RoutingSnapshot, number: &str, first: &Outcome) -> Option<(u64, Vec<usize>)> {
     if !matches!(first, Outcome::Route(_) | Outcome::NoRoute(_) | Outcome::NoCustomerRate(_)) {
         return None;
     }
@@ -74,9 +75,18 @@ pub fn lrn_plan(snap: &RoutingSnapshot, number: &str, first: &Outcome) -> Option
         g.lrn.is_some()
             && (g.prefixes.is_empty() || g.prefixes.iter().any(|p| number.starts_with(p.as_str())))
     })?;
-    let name = gw.lrn.as_ref()?.get_ref();
-    let source = cfg.lrn.source.iter().position(|s| s.name.get_ref() == name)?;
-    Some((tn, source))
+    let names = gw.lrn.as_ref()?.get_ref();
+    let sources: Vec<usize> =
+        names.iter().filter_map(|n| cfg.lrn.source.iter().position(|s| s.name.get_ref() == n)).collect();
+    (!sources.is_empty()).then_some((tn, sources))
+}
+
+/// Where a lookup stands after the cache and the local sources.
+pub(super) enum Lookup {
+    /// Answered (or given up): route with this.
+    Done(LrnInfo),
+    /// A dip is needed: these sources remain, the first a `sip-redirect`.
+    Dip(Vec<usize>),
 }
 
 /// A dip in flight (or finishing its transaction).
@@ -84,6 +94,11 @@ pub fn lrn_plan(snap: &RoutingSnapshot, number: &str, first: &Outcome) -> Option
 pub struct Dip {
     tn: u64,
     source: usize,
+    /// Sources to try, in order, if this one fails.
+    rest: Vec<usize>,
+    /// When the first dip for these waiters started (a chain of sources
+    /// counts from there).
+    first_started: u64,
     peer: SocketAddr,
     txn: ClientTxn,
     started: u64,
@@ -100,38 +115,50 @@ impl Core {
         snap: &RoutingSnapshot,
         number: &str,
         first: &Outcome,
-    ) -> Option<(u64, usize)> {
+    ) -> Option<(u64, Vec<usize>)> {
         lrn_plan(snap, number, first)
     }
 
-    /// An answer available now (cache or file), or `None`: a dip is needed.
-    pub(super) fn lrn_now(
-        &mut self,
-        snap: &RoutingSnapshot,
-        tn: u64,
-        source: usize,
-        now: Now,
-    ) -> Option<LrnInfo> {
+    /// The cache, then the sources in order: an answer now, or the sources
+    /// left when a dip is needed.
+    pub(super) fn lrn_now(&mut self, snap: &RoutingSnapshot, tn: u64, sources: &[usize], now: Now) -> Lookup {
         let now_s = (now.unix_ms / 1000) as u32;
         if let Some(a) = self.lrn_cache.as_ref().and_then(|c| c.get(tn, now_s)) {
             self.stats.lrn_cache_hits += 1;
-            return Some(LrnInfo { answer: Some(a), source: "cache".into(), dip_ms: None });
+            return Lookup::Done(LrnInfo { answer: Some(a), source: "cache".into(), dip_ms: None });
         }
         self.stats.lrn_cache_misses += 1;
-        let src = &snap.config.lrn.source[source];
-        match src.kind.get_ref() {
-            LrnKind::File => {
-                self.stats.lrn_file_lookups += 1;
-                let file = snap.lrn_files.get(src.name.get_ref());
-                let answer = file.map(|f| f.get(tn).map_or(Answer::NotPorted, Answer::Ported));
-                Some(LrnInfo { answer, source: "file".into(), dip_ms: None })
+        self.local_sources(snap, tn, sources, None)
+    }
+
+    /// Tries `sources` in order: a `file` source answers at once (one that is
+    /// not loaded counts as failed); the first `sip-redirect` needs a dip.
+    fn local_sources(
+        &mut self,
+        snap: &RoutingSnapshot,
+        tn: u64,
+        sources: &[usize],
+        dip_ms: Option<u64>,
+    ) -> Lookup {
+        for (i, &source) in sources.iter().enumerate() {
+            let Some(src) = snap.config.lrn.source.get(source) else { continue };
+            match src.kind.get_ref() {
+                LrnKind::File => {
+                    let Some(file) = snap.lrn_files.get(src.name.get_ref()) else { continue };
+                    self.stats.lrn_file_lookups += 1;
+                    let answer = file.get(tn).map_or(Answer::NotPorted, Answer::Ported);
+                    return Lookup::Done(LrnInfo { answer: Some(answer), source: "file".into(), dip_ms });
+                }
+                LrnKind::SipRedirect if src.address.is_some() => return Lookup::Dip(sources[i..].to_vec()),
+                LrnKind::SipRedirect => {}
             }
-            LrnKind::SipRedirect => None,
         }
+        self.stats.lrn_fallbacks += 1;
+        Lookup::Done(LrnInfo::fallback(dip_ms))
     }
 
     /// Joins the dip for `tn` in flight on this shard, or starts one.
-    pub(super) fn start_dip(&mut self, call: &mut Call, tn: u64, source: usize, now: Now) {
+    pub(super) fn start_dip(&mut self, call: &mut Call, tn: u64, sources: Vec<usize>, now: Now) {
         let waiter = (call.slot, call.generation);
         if let Some(id) = self.dip_by_tn.get(&tn).copied()
             && let Some(d) = self.dips.get_mut(&id)
@@ -140,8 +167,27 @@ impl Core {
             self.stats.lrn_dips_shared += 1;
             return;
         }
-        let src = &call.snap.config.lrn.source[source];
-        let Some(peer) = src.address else { return self.resume(call, LrnInfo::fallback(None), now) };
+        let snap = Arc::clone(&call.snap);
+        if !self.launch_dip(&snap, tn, sources, vec![waiter], now.ms, now) {
+            self.stats.lrn_fallbacks += 1;
+            self.resume(call, LrnInfo::fallback(None), now);
+        }
+    }
+
+    /// Sends the dip to `sources[0]` (a `sip-redirect` with an address) for
+    /// `waiters`; `false` when it cannot be sent.
+    fn launch_dip(
+        &mut self,
+        snap: &RoutingSnapshot,
+        tn: u64,
+        sources: Vec<usize>,
+        waiters: Vec<(u32, u32)>,
+        first_started: u64,
+        now: Now,
+    ) -> bool {
+        let Some((&source, rest)) = sources.split_first() else { return false };
+        let Some(src) = snap.config.lrn.source.get(source) else { return false };
+        let Some(peer) = src.address else { return false };
         let call_id = self.ids.call_id(&self.local.host);
         let (tag, branch) = (self.ids.tag(), self.ids.branch());
         let request = dip::request(&self.local, &peer.to_string(), tn, &call_id, &tag, &branch);
@@ -156,13 +202,24 @@ impl Core {
         if let Some(t) = txn.poll_timeout() {
             self.wheel.insert(t, TimerKey::Dip(id));
         }
-        self.dips.insert(
-            id,
-            Dip { tn, source, peer, txn, started: now.ms, deadline, waiters: vec![waiter], done: false },
-        );
+        let rest = rest.to_vec();
+        let dip = Dip {
+            tn,
+            source,
+            rest,
+            first_started,
+            peer,
+            txn,
+            started: now.ms,
+            deadline,
+            waiters,
+            done: false,
+        };
+        self.dips.insert(id, dip);
         self.dip_by_tn.insert(tn, id);
         self.dip_by_call_id.insert(call_id.into_boxed_str(), id);
         self.stats.lrn_dips += 1;
+        true
     }
 
     /// A response to a dip.
@@ -212,12 +269,13 @@ impl Core {
     fn finish_dip(&mut self, id: u64, answer: Option<Answer>, now: Now) {
         let Some(d) = self.dips.get_mut(&id) else { return };
         d.done = true;
-        let (tn, source, waiters) = (d.tn, d.source, std::mem::take(&mut d.waiters));
+        let (tn, source, first) = (d.tn, d.source, d.first_started);
+        let (waiters, rest) = (std::mem::take(&mut d.waiters), std::mem::take(&mut d.rest));
         let ms = now.ms.saturating_sub(d.started);
         self.dip_by_tn.remove(&tn);
         let _ = self.dip_latency_ms.record(ms.max(1));
         let snap = self.router.snapshot();
-        let name = snap.config.lrn.source.get(source).map(|s| s.name.get_ref().clone()).unwrap_or_default();
+        let total_ms = Some(now.ms.saturating_sub(first));
         let info = match answer {
             Some(a) => {
                 self.stats.lrn_answers += 1;
@@ -229,19 +287,32 @@ impl Core {
                     let now_s = (now.unix_ms / 1000) as u32;
                     cache.put(tn, a, now_s.saturating_add(ttl), now_s);
                 }
-                LrnInfo { answer: Some(a), source: format!("dip:{name}"), dip_ms: Some(ms) }
+                let name =
+                    snap.config.lrn.source.get(source).map(|s| s.name.get_ref().as_str()).unwrap_or("");
+                LrnInfo { answer: Some(a), source: format!("dip:{name}"), dip_ms: total_ms }
             }
-            None => LrnInfo::fallback(Some(ms)),
+            // This source failed: the next ones in the gateway's list, in order.
+            None => match self.local_sources(&snap, tn, &rest, total_ms) {
+                Lookup::Done(info) => info,
+                Lookup::Dip(next) => {
+                    if self.launch_dip(&snap, tn, next, waiters.clone(), first, now) {
+                        return self.drop_if_done(id);
+                    }
+                    self.stats.lrn_fallbacks += 1;
+                    LrnInfo::fallback(total_ms)
+                }
+            },
         };
-        if info.source == "fallback" {
-            self.stats.lrn_fallbacks += 1;
-        }
         for (slot, generation) in waiters {
             if self.generations.get(slot as usize) == Some(&generation) {
                 let info = info.clone();
                 self.with_call(slot, now, |core, call| core.resume(call, info, now));
             }
         }
+        self.drop_if_done(id);
+    }
+
+    fn drop_if_done(&mut self, id: u64) {
         if self.dips.get(&id).is_some_and(|d| d.txn.state() == ClientState::Terminated) {
             self.drop_dip(id);
         }

@@ -643,3 +643,40 @@ fn options_5xx_is_offline_only_when_configured() {
         assert_eq!(v1_online(&bed), online, "{extra:?}");
     }
 }
+
+#[test]
+fn a_failed_source_hands_the_number_to_the_next_in_the_gateways_list() {
+    const BACKUP: &str = "198.51.100.10:5060";
+    let backup = format!(
+        "\n[[lrn.source]]\nname = \"backup\"\nkind = \"sip-redirect\"\naddress = \"{BACKUP}\"\ntimeout_ms = 200\n"
+    );
+    let cfg = lrn_config(&backup).replace("lrn = \"dip\"", "lrn = [\"dip\", \"backup\"]");
+    let path = std::env::temp_dir().join(format!("tandem-core-lrn-chain-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut bed = Bed::with(&cfg, &LRN_DECKS, Some(&path));
+    bed.feed(&invite("c-1@x"), CUSTOMER);
+    bed.take_one(LRN_SERVER, "INVITE sip:+12125551212@");
+    // The first source stays silent: after its 300 ms the second is asked, not the vendor.
+    bed.advance(310);
+    assert!(bed.take(V1).is_empty() && bed.take(V2).is_empty(), "still looking up");
+    let dip = bed.take_one(BACKUP, "INVITE sip:+12125551212@198.51.100.10:5060;user=phone SIP/2.0");
+    bed.now.ms += 20;
+    bed.feed(&redirect(&dip, "+12125551212;rn=+13105550000;npdi"), BACKUP);
+    let b = bed.take_one(V2, "INVITE ");
+    assert!(b.contains(";rn=+13105550000;npdi@"), "{b}");
+    bed.feed(&answer(&b, 486, "x", None), V2);
+    let c = &bed.cdrs()[0];
+    assert_eq!(c.lrn_source, "dip:backup");
+    assert!(c.dip_ms.is_some_and(|ms| ms >= 320), "dip time counts from the first source: {:?}", c.dip_ms);
+    assert_eq!((bed.core.stats().lrn_dips, bed.core.stats().lrn_fallbacks), (2, 0));
+    // Both silent: the call routes on the dialed number after both timeouts.
+    bed.feed(&invite("c-2@x").replace("+1-212-555-1212", "+1-212-555-1313"), CUSTOMER);
+    bed.advance(302);
+    bed.take_one(BACKUP, "INVITE sip:+12125551313@");
+    bed.advance(190);
+    assert!(bed.take(V1).is_empty());
+    bed.advance(15);
+    bed.take_one(V1, "INVITE sip:12125551313@");
+    assert_eq!(bed.core.stats().lrn_fallbacks, 1);
+    let _ = std::fs::remove_file(&path);
+}

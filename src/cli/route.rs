@@ -136,7 +136,7 @@ fn live_lrn(snap: &RoutingSnapshot, from: SocketAddr, number: &str, now: i64) ->
         Outcome::Route(d) | Outcome::NoRoute(d) | Outcome::NoCustomerRate(d) => d.number.clone(),
         _ => return (None, "none".into()),
     };
-    let Some((tn, source)) = crate::call::lrn::lrn_plan(snap, &normalized, &first) else {
+    let Some((tn, sources)) = crate::call::lrn::lrn_plan(snap, &normalized, &first) else {
         return (None, "none".into());
     };
     let cfg = &snap.config;
@@ -146,19 +146,23 @@ fn live_lrn(snap: &RoutingSnapshot, from: SocketAddr, number: &str, now: i64) ->
     {
         return (ported(a), "cache".into());
     }
-    let src = &cfg.lrn.source[source];
-    match (src.kind.get_ref(), src.address) {
-        (LrnKind::File, _) => {
-            let file = snap.lrn_files.get(src.name.get_ref());
-            let a = file.map(|f| f.get(tn).map_or(Answer::NotPorted, Answer::Ported));
-            (a.and_then(ported), "file".into())
+    // The gateway's sources in order, as the switch tries them: the first answer wins.
+    for src in sources.iter().filter_map(|&i| cfg.lrn.source.get(i)) {
+        match (src.kind.get_ref(), src.address) {
+            (LrnKind::File, _) => {
+                if let Some(f) = snap.lrn_files.get(src.name.get_ref()) {
+                    return (ported(f.get(tn).map_or(Answer::NotPorted, Answer::Ported)), "file".into());
+                }
+            }
+            (LrnKind::SipRedirect, Some(addr)) => {
+                if let Some(a) = blocking_dip(addr, tn, src.timeout_ms) {
+                    return (ported(a), format!("dip:{}", src.name.get_ref()));
+                }
+            }
+            (LrnKind::SipRedirect, None) => {}
         }
-        (LrnKind::SipRedirect, Some(addr)) => match blocking_dip(addr, tn, src.timeout_ms) {
-            Some(a) => (ported(a), format!("dip:{}", src.name.get_ref())),
-            None => (None, "fallback".into()),
-        },
-        (LrnKind::SipRedirect, None) => (None, "fallback".into()),
     }
+    (None, "fallback".into())
 }
 
 fn ported(a: Answer) -> Option<String> {

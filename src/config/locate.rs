@@ -120,8 +120,10 @@ impl<'a> Checker<'a> {
     fn lrn_references(&mut self, cfg: &Config) {
         for g in &cfg.routing_gateways {
             let Some(lrn) = &g.lrn else { continue };
-            if !cfg.lrn.source.iter().any(|s| s.name.get_ref() == lrn.get_ref()) {
-                self.error(lrn, format!("no [[lrn.source]] named \"{}\"", lrn.get_ref()));
+            for name in lrn.get_ref().iter() {
+                if !cfg.lrn.source.iter().any(|s| s.name.get_ref() == name) {
+                    self.error(lrn, format!("no [[lrn.source]] named \"{name}\""));
+                }
             }
         }
     }

@@ -155,3 +155,18 @@ fn registering_customers_and_realm_are_checked() {
     let e = &errs("[sip]\nendpoint_register_min_expires = 600\nendpoint_register_max_expires = 60\n")[0];
     assert_eq!((e.line, e.key.as_str()), (2, "sip.endpoint_register_min_expires"));
 }
+
+#[test]
+fn lrn_takes_one_source_or_an_ordered_list() {
+    let c = parse(&FULL.replace("lrn = \"dip\"", "lrn = [\"npac\", \"dip\"]"), Path::new("/t.toml")).unwrap();
+    let names: Vec<&str> = c.routing_gateways[0].lrn.as_ref().unwrap().get_ref().iter().collect();
+    assert_eq!(names, ["npac", "dip"]);
+    let e = &errs(&FULL.replace("lrn = \"dip\"", "lrn = [\"dip\", \"gone\"]"))[0];
+    assert_eq!(
+        (e.key.as_str(), e.message.as_str()),
+        ("routing_gateway[0].lrn", "no [[lrn.source]] named \"gone\"")
+    );
+    let e = &errs(&FULL.replace("lrn = \"dip\"", "lrn = []"))[0];
+    assert_eq!(e.key, "routing_gateway[0].lrn");
+    assert!(e.message.contains("must name at least one"), "{e}");
+}
