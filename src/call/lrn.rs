@@ -279,6 +279,7 @@ impl Core {
         let info = match answer {
             Some(a) => {
                 self.stats.lrn_answers += 1;
+                self.stats.lrn_answers_ported += u64::from(matches!(a, Answer::Ported(_)));
                 if let Some(cache) = &self.lrn_cache {
                     let ttl = match a {
                         Answer::Ported(_) => snap.config.lrn.ttl,

@@ -77,6 +77,8 @@ pub struct Stats {
     pub lrn_dips_shared: u64,
     /// Dips answered (ported or not ported).
     pub lrn_answers: u64,
+    /// Of those, "ported" (an LRN).
+    pub lrn_answers_ported: u64,
     /// Dips that failed or timed out: routed on the dialed number.
     pub lrn_fallbacks: u64,
 }
@@ -100,6 +102,7 @@ impl Stats {
         self.lrn_dips += o.lrn_dips;
         self.lrn_dips_shared += o.lrn_dips_shared;
         self.lrn_answers += o.lrn_answers;
+        self.lrn_answers_ported += o.lrn_answers_ported;
         self.lrn_fallbacks += o.lrn_fallbacks;
     }
 }

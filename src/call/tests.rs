@@ -511,6 +511,7 @@ fn ported_number_routes_and_rates_on_the_lrn_with_rn_in_the_b_leg() {
     assert!(bed.take(LRN_SERVER).is_empty(), "cache hit: no dip");
     assert!(bed.take_one(V2, "INVITE ").contains(";rn=+13105550000;npdi@"));
     assert_eq!(bed.core.stats().lrn_cache_hits, 1);
+    assert_eq!((bed.core.stats().lrn_answers, bed.core.stats().lrn_answers_ported), (1, 1));
     // ... also after a restart (a new core on the same cache file).
     let (mut again, _) = (Bed::with(&lrn_config(""), &LRN_DECKS, Some(&cache)), ());
     again.feed(&invite("l-3@x"), CUSTOMER);
@@ -529,6 +530,7 @@ fn not_ported_gets_npdi_and_concurrent_calls_share_one_dip() {
     bed.feed(&redirect(&dips[0], "+12125551212;npdi"), LRN_SERVER);
     let to_v1 = bed.take(V1);
     assert_eq!(to_v1.len(), 2, "both calls resume");
+    assert_eq!((bed.core.stats().lrn_answers, bed.core.stats().lrn_answers_ported), (1, 0));
     assert!(
         to_v1.iter().all(|m| m.starts_with("INVITE sip:12125551212;npdi@198.51.100.1:5060 ")),
         "{to_v1:#?}"

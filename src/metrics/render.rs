@@ -198,6 +198,15 @@ fn lrn(w: &mut String, m: &Merged) {
         s.lrn_dips_shared,
     );
     counter(w, "tandem_lrn_answers_total", "Dips answered (ported or not).", s.lrn_answers);
+    head(
+        w,
+        "tandem_lrn_answers_by_kind_total",
+        "counter",
+        "Dips answered, by answer: ported (an LRN) or not_ported (npdi only).",
+    );
+    line(w, "tandem_lrn_answers_by_kind_total", &[("kind", "ported")], s.lrn_answers_ported as f64);
+    let not_ported = s.lrn_answers.saturating_sub(s.lrn_answers_ported);
+    line(w, "tandem_lrn_answers_by_kind_total", &[("kind", "not_ported")], not_ported as f64);
     counter(
         w,
         "tandem_lrn_fallbacks_total",
