@@ -426,3 +426,75 @@ fn a_silent_registrar_is_retried_after_timeout_plus_delay() {
     );
     sw.wait_log("registered gateway=v1 expires_s=600", Duration::from_secs(5));
 }
+
+/// `(user, Expires)` of each REGISTER, in arrival order.
+type Seen = Arc<Mutex<Vec<(String, u32)>>>;
+
+/// A registrar on raw UDP that accepts every REGISTER without a challenge and
+/// records what it saw.
+fn open_registrar(ip: &str) -> (SocketAddr, Seen) {
+    let sock = UdpSocket::bind((ip, 0)).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+    let addr = sock.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_535];
+        let end = Instant::now() + Duration::from_secs(60); // bounded: the test is over by then
+        while Instant::now() < end {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with("REGISTER ") {
+                continue;
+            }
+            let header = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_default()
+            };
+            let user = header("To:").split(['@', ':']).nth(1).unwrap_or_default().to_owned();
+            let expires: u32 = header("Expires:").parse().unwrap_or(u32::MAX);
+            log.lock().expect("log").push((user, expires));
+            let ok = reply_to(&text, "200 OK")
+                .replace("Content-Length: 0", &format!("Expires: {expires}\r\nContent-Length: 0"));
+            let _ = sock.send_to(ok.as_bytes(), from);
+        }
+    });
+    (addr, seen)
+}
+
+/// Waits (bounded) until `seen` holds `(user, expires)` (`expires` None: any non-zero).
+fn wait_register(seen: &Mutex<Vec<(String, u32)>>, user: &str, expires: Option<u32>) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        if seen.lock().expect("log").iter().any(|(u, e)| u == user && expires.map_or(*e > 0, |x| *e == x)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no REGISTER for {user} with {expires:?}: {:?}", seen.lock().expect("log"));
+}
+
+#[test]
+fn sighup_moves_registrations_to_the_new_config() {
+    let (registrar, seen) = open_registrar("127.0.0.7");
+    let v1 = vendor("127.0.0.3");
+    let register = format!(
+        "\n[routing_gateway.register]\nproxy = \"{registrar}\"\ndomain = \"carrier.test\"\nuser = \"alpha\"\npassword = \"x\"\nperiod = 60\n"
+    );
+    let sw = Switch::start_with("reg-reload", "", &[v1], &register, "");
+    wait_register(&seen, "alpha", None);
+    let cfg = std::fs::read_to_string(sw.dir.join("tandem.toml")).expect("config");
+    std::fs::write(sw.dir.join("tandem.toml"), cfg.replace("user = \"alpha\"", "user = \"beta\""))
+        .expect("write");
+    sw.signal(libc::SIGHUP);
+    wait_register(&seen, "alpha", Some(0));
+    wait_register(&seen, "beta", None);
+    let (status, _) = sw.stop();
+    assert!(status.success());
+    let seen = seen.lock().expect("log").clone();
+    assert!(seen.contains(&("beta".to_owned(), 0)), "beta is unregistered at shutdown: {seen:?}");
+    let after = seen.iter().position(|r| *r == ("alpha".to_owned(), 0)).expect("alpha removed");
+    assert!(seen[after + 1..].iter().all(|(u, _)| u != "alpha"), "alpha stays removed: {seen:?}");
+}

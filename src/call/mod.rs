@@ -177,6 +177,10 @@ pub struct Core {
     next_dip: u64,
     dip_latency_ms: hdrhistogram::Histogram<u64>,
     registrations: Vec<RegClient>,
+    /// Registrations a reload removed: they finish their unregister, then rest.
+    retired: Vec<bool>,
+    /// The snapshot the registrations were last matched against.
+    reg_config: std::sync::Weak<crate::routing::snapshot::RoutingSnapshot>,
     reg_by_call_id: HashMap<Box<str>, usize>,
     checks: options::Checks,
     registrar: crate::registrar::Registrar,
@@ -215,6 +219,8 @@ impl Core {
             dip_latency_ms: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
                 .expect("constant bounds: 1 ms..1 h, 3 digits"),
             registrations: Vec::new(),
+            retired: Vec::new(),
+            reg_config: Arc::downgrade(&snap),
             reg_by_call_id: HashMap::new(),
             checks: options::Checks::default(),
             registrar,
@@ -235,25 +241,70 @@ impl Core {
         let index = self.registrations.len();
         self.reg_by_call_id.insert(call_id.into_boxed_str(), index);
         self.registrations.push(client);
+        self.retired.push(false);
         self.reg_flush(index);
+    }
+
+    /// After a reload: registrations whose `[routing_gateway.register]` is
+    /// gone or changed are unregistered (when `user_agent_send_unregister`)
+    /// and retired; new or changed ones this shard owns start. Unchanged
+    /// ones are left alone.
+    pub(crate) fn sync_registrations(&mut self, shards: u16, now: Now) {
+        let snap = self.router.snapshot();
+        if std::ptr::eq(self.reg_config.as_ptr(), Arc::as_ptr(&snap)) {
+            return;
+        }
+        self.reg_config = Arc::downgrade(&snap);
+        let me = self.ids.shard();
+        let mut wanted: Vec<RegSettings> =
+            crate::register::client::settings_for(&snap.config, &self.local.host)
+                .into_iter()
+                .filter(|s| crate::register::client::owner_shard(&s.name, shards) == me)
+                .collect();
+        for i in 0..self.registrations.len() {
+            if self.retired[i] {
+                continue;
+            }
+            match wanted.iter().position(|w| w == self.registrations[i].settings()) {
+                Some(p) => {
+                    wanted.remove(p);
+                }
+                None => {
+                    self.retired[i] = true;
+                    if snap.config.sip.user_agent_send_unregister {
+                        self.registrations[i].unregister(now.ms);
+                        self.reg_flush(i);
+                    }
+                }
+            }
+        }
+        for settings in wanted {
+            self.add_registration(settings, now);
+        }
     }
 
     /// Starts removing every binding (shutdown with `user_agent_send_unregister`).
     pub fn unregister_all(&mut self, now: Now) {
         for i in 0..self.registrations.len() {
-            self.registrations[i].unregister(now.ms);
-            self.reg_flush(i);
+            if !self.retired[i] {
+                self.registrations[i].unregister(now.ms);
+                self.reg_flush(i);
+            }
         }
     }
 
     /// Registrations whose unregister has no final outcome yet.
     pub fn unregister_pending(&self) -> usize {
-        self.registrations.iter().filter(|r| !r.unregister_done()).count()
+        self.live_registrations().filter(|r| !r.unregister_done()).count()
     }
 
-    /// Registrations and their states, for logs.
+    /// Registrations and their states, for logs (retired ones left out).
     pub fn registrations(&self) -> impl Iterator<Item = (&str, RegState)> + '_ {
-        self.registrations.iter().map(|r| (r.settings().name.as_str(), r.state()))
+        self.live_registrations().map(|r| (r.settings().name.as_str(), r.state()))
+    }
+
+    fn live_registrations(&self) -> impl Iterator<Item = &RegClient> + '_ {
+        self.registrations.iter().zip(&self.retired).filter(|(_, r)| !**r).map(|(c, _)| c)
     }
 
     /// State changes of registrations since the last call: (gateway, event).
@@ -315,8 +366,7 @@ impl Core {
             post_dial_delay_ms: c.post_dial_delay_ms.clone(),
             dip_latency_ms: self.dip_latency_ms.clone(),
             upstream_registrations: self
-                .registrations
-                .iter()
+                .live_registrations()
                 .map(|r| (r.settings().name.clone(), r.state().name()))
                 .collect(),
             registrar: self.registrar.stats().clone(),
@@ -411,7 +461,11 @@ impl Core {
                 TimerKey::Options => self.options_tick(now),
                 TimerKey::Bindings => self.expire_bindings(now),
                 TimerKey::Reg(i) => {
-                    if let Some(r) = self.registrations.get_mut(i)
+                    // A retired registration only finishes its unregister: no refresh, no retry.
+                    let resting = self.retired.get(i).copied().unwrap_or(false)
+                        && self.registrations.get(i).is_none_or(|r| r.state() != RegState::Unregistering);
+                    if !resting
+                        && let Some(r) = self.registrations.get_mut(i)
                         && r.poll_timeout().is_some_and(|t| t <= now.ms)
                     {
                         r.handle_timeout(now.ms);

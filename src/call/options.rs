@@ -71,6 +71,8 @@ impl Core {
     /// The check timer: follow the snapshot, time out, retransmit, send what is due.
     pub(super) fn options_tick(&mut self, now: Now) {
         let Some(shards) = self.checks.shards else { return };
+        // The same once-a-second look at the snapshot picks up reloaded registrations.
+        self.sync_registrations(shards, now);
         let snap = self.router.snapshot();
         self.sync_checks(&snap, shards, now);
         let names: Vec<String> = self.checks.by_gateway.keys().cloned().collect();

@@ -14,7 +14,7 @@ use crate::call::Core;
 use crate::call::build::Local;
 use crate::cdr::CdrWriter;
 use crate::lrn::cache::LrnCache;
-use crate::register::client::Settings as RegSettings;
+use crate::register::client::{owner_shard, settings_for};
 use crate::routing::snapshot::{LoadError, Router};
 use bytes::Bytes;
 use clock::Clock;
@@ -134,7 +134,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     });
     let metrics = metrics_http::spawn(cfg.metrics.listen, Arc::clone(&shared), Arc::clone(&router), clock)
         .map_err(io_err(format!("metrics endpoint on {}", cfg.metrics.listen)))?;
-    let mut registrations = registrations(cfg, &local);
+    let mut registrations = settings_for(cfg, &local.host);
     let cores = core_ids(cfg);
     let mut handles = Vec::new();
     for (id, poll) in polls.into_iter().enumerate() {
@@ -149,9 +149,10 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         if let Some(cache) = &lrn_cache {
             core = core.with_lrn_cache(Arc::clone(cache));
         }
-        // Registrations are spread evenly: registration i belongs to shard i mod shards.
-        let mine: Vec<_> = registrations.extract_if(.., |(i, _)| *i % shards as usize == id).collect();
-        for (_, settings) in mine {
+        // Each registration belongs to the shard its gateway's name hashes to (stable across reloads).
+        let mine: Vec<_> =
+            registrations.extract_if(.., |r| usize::from(owner_shard(&r.name, shards)) == id).collect();
+        for settings in mine {
             core.add_registration(settings, clock.now());
         }
         core.start_options_checks(shards, clock.now());
@@ -273,28 +274,6 @@ fn secret() -> u64 {
         Ok(()) => u64::from_le_bytes(bytes) ^ h.finish(),
         Err(_) => h.finish(),
     }
-}
-
-/// Every `[routing_gateway.register]`, numbered.
-fn registrations(cfg: &crate::config::Config, local: &Local) -> Vec<(usize, RegSettings)> {
-    let with_reg = cfg.routing_gateways.iter().filter_map(|g| g.register.as_ref().map(|r| (g, r)));
-    with_reg
-        .enumerate()
-        .map(|(i, (g, r))| {
-            let settings = RegSettings {
-                name: g.name.get_ref().clone(),
-                proxy: r.proxy,
-                domain: r.domain.clone(),
-                user: r.user.clone(),
-                password: r.password.clone(),
-                contact_host: r.host.clone().unwrap_or_else(|| local.host.clone()),
-                expire: r.period.unwrap_or(cfg.sip.user_agent_expire),
-                retry_delay_s: cfg.sip.user_agent_retry_delay,
-                privacy: cfg.sip.user_agent_privacy,
-            };
-            (i, settings)
-        })
-        .collect()
 }
 
 /// The shared LRN cache, when any LRN source is configured.

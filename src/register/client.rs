@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 const AUTO_ASK: u32 = 3600;
 
 /// The settings of one registration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// The routing gateway it belongs to (for logs).
     pub name: String,
@@ -36,6 +36,31 @@ pub struct Settings {
     pub retry_delay_s: u32,
     /// Privacy header policy.
     pub privacy: Privacy,
+}
+
+/// Every `[routing_gateway.register]` of a configuration, in file order;
+/// `default_host` is the Contact host when the entry names none.
+pub fn settings_for(cfg: &crate::config::Config, default_host: &str) -> Vec<Settings> {
+    let with_reg = cfg.routing_gateways.iter().filter_map(|g| g.register.as_ref().map(|r| (g, r)));
+    with_reg
+        .map(|(g, r)| Settings {
+            name: g.name.get_ref().clone(),
+            proxy: r.proxy,
+            domain: r.domain.clone(),
+            user: r.user.clone(),
+            password: r.password.clone(),
+            contact_host: r.host.clone().unwrap_or_else(|| default_host.to_owned()),
+            expire: r.period.unwrap_or(cfg.sip.user_agent_expire),
+            retry_delay_s: cfg.sip.user_agent_retry_delay,
+            privacy: cfg.sip.user_agent_privacy,
+        })
+        .collect()
+}
+
+/// The shard that owns the registration of gateway `name`: stable across
+/// reloads (by name, not position), so a reload moves no registration.
+pub fn owner_shard(name: &str, shards: u16) -> u16 {
+    (crate::call::ids::fnv1a(name.as_bytes()) % u64::from(shards.max(1))) as u16
 }
 
 /// Where a registration is.
