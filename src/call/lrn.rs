@@ -93,6 +93,8 @@ pub(super) enum Lookup {
 #[derive(Debug)]
 pub struct Dip {
     tn: u64,
+    /// The configuration the source indices refer to (the first caller's).
+    snap: Arc<RoutingSnapshot>,
     source: usize,
     /// Sources to try, in order, if this one fails.
     rest: Vec<usize>,
@@ -160,8 +162,13 @@ impl Core {
     /// Joins the dip for `tn` in flight on this shard, or starts one.
     pub(super) fn start_dip(&mut self, call: &mut Call, tn: u64, sources: Vec<usize>, now: Now) {
         let waiter = (call.slot, call.generation);
+        // Join a dip in flight for the number only when it will try the same
+        // sources from the same configuration: otherwise this call's own
+        // fallback list would be lost.
         if let Some(id) = self.dip_by_tn.get(&tn).copied()
             && let Some(d) = self.dips.get_mut(&id)
+            && Arc::ptr_eq(&d.snap, &call.snap)
+            && sources.split_first().is_some_and(|(first, rest)| *first == d.source && rest == d.rest)
         {
             d.waiters.push(waiter);
             self.stats.lrn_dips_shared += 1;
@@ -178,7 +185,7 @@ impl Core {
     /// `waiters`; `false` when it cannot be sent.
     fn launch_dip(
         &mut self,
-        snap: &RoutingSnapshot,
+        snap: &Arc<RoutingSnapshot>,
         tn: u64,
         sources: Vec<usize>,
         waiters: Vec<(u32, u32)>,
@@ -205,6 +212,7 @@ impl Core {
         let rest = rest.to_vec();
         let dip = Dip {
             tn,
+            snap: Arc::clone(snap),
             source,
             rest,
             first_started,
@@ -269,12 +277,11 @@ impl Core {
     fn finish_dip(&mut self, id: u64, answer: Option<Answer>, now: Now) {
         let Some(d) = self.dips.get_mut(&id) else { return };
         d.done = true;
-        let (tn, source, first) = (d.tn, d.source, d.first_started);
+        let (tn, source, first, snap) = (d.tn, d.source, d.first_started, Arc::clone(&d.snap));
         let (waiters, rest) = (std::mem::take(&mut d.waiters), std::mem::take(&mut d.rest));
         let ms = now.ms.saturating_sub(d.started);
         self.dip_by_tn.remove(&tn);
         let _ = self.dip_latency_ms.record(ms.max(1));
-        let snap = self.router.snapshot();
         let total_ms = Some(now.ms.saturating_sub(first));
         let info = match answer {
             Some(a) => {

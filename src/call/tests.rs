@@ -682,3 +682,36 @@ fn a_failed_source_hands_the_number_to_the_next_in_the_gateways_list() {
     assert_eq!(bed.core.stats().lrn_fallbacks, 1);
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_reload_during_a_lookup_keeps_the_calls_sources() {
+    const BACKUP: &str = "198.51.100.10:5060";
+    const OTHER: &str = "198.51.100.11:5060";
+    let src = |name: &str, addr: &str| {
+        format!(
+            "\n[[lrn.source]]\nname = \"{name}\"\nkind = \"sip-redirect\"\naddress = \"{addr}\"\ntimeout_ms = 200\n"
+        )
+    };
+    let with = |sources: String| lrn_config(&sources).replace("lrn = \"dip\"", "lrn = [\"dip\", \"backup\"]");
+    let cfg_a = with(format!("{}{}", src("backup", BACKUP), src("other", OTHER)));
+    // The same sources in another order: indices into the list change.
+    let cfg_b = with(format!("{}{}", src("other", OTHER), src("backup", BACKUP)));
+    let dir = std::env::temp_dir().join(format!("tandem-core-lrn-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, rows) in LRN_DECKS {
+        std::fs::write(dir.join(name), format!("prefix,rate,initial,increment\n{rows}")).unwrap();
+    }
+    std::fs::write(dir.join("t.toml"), &cfg_a).unwrap();
+    let router = Arc::new(Router::load(&dir.join("t.toml")).unwrap());
+    let now = Now { ms: 1_000, unix_ms: 1_795_478_400_000 };
+    let local = Local { host: "203.0.113.5".into(), port: 5060 };
+    let mut bed = Bed { core: Core::new(0, local, Arc::clone(&router), 42, now), now, sent: Vec::new() };
+    bed.feed(&invite("r-1@x"), CUSTOMER);
+    bed.take_one(LRN_SERVER, "INVITE ");
+    std::fs::write(dir.join("t.toml"), &cfg_b).unwrap();
+    router.reload().unwrap();
+    bed.advance(310);
+    assert!(bed.take(OTHER).is_empty(), "the gateway does not list `other`");
+    bed.take_one(BACKUP, "INVITE sip:+12125551212@");
+    let _ = std::fs::remove_dir_all(&dir);
+}

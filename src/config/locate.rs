@@ -120,9 +120,11 @@ impl<'a> Checker<'a> {
     fn lrn_references(&mut self, cfg: &Config) {
         for g in &cfg.routing_gateways {
             let Some(lrn) = &g.lrn else { continue };
-            for name in lrn.get_ref().iter() {
+            for (i, name) in lrn.get_ref().iter().enumerate() {
                 if !cfg.lrn.source.iter().any(|s| s.name.get_ref() == name) {
                     self.error(lrn, format!("no [[lrn.source]] named \"{name}\""));
+                } else if lrn.get_ref().iter().take(i).any(|n| n == name) {
+                    self.error(lrn, format!("\"{name}\" is listed twice"));
                 }
             }
         }

@@ -166,6 +166,8 @@ fn lrn_takes_one_source_or_an_ordered_list() {
         (e.key.as_str(), e.message.as_str()),
         ("routing_gateway[0].lrn", "no [[lrn.source]] named \"gone\"")
     );
+    let e = &errs(&FULL.replace("lrn = \"dip\"", "lrn = [\"dip\", \"dip\"]"))[0];
+    assert_eq!(e.message, "\"dip\" is listed twice");
     let e = &errs(&FULL.replace("lrn = \"dip\"", "lrn = []"))[0];
     assert_eq!(e.key, "routing_gateway[0].lrn");
     assert!(e.message.contains("must name at least one"), "{e}");

@@ -130,7 +130,6 @@ impl<I: PacketIo> Shard<I> {
         now: Now,
     ) -> io::Result<()> {
         let shards = handoffs.len() as u16;
-        let mut mine = Vec::new();
         for _ in 0..RX_BATCHES_PER_TURN {
             batch.datagrams.clear();
             if self.io.recv_batch(batch, super::io::udp::BATCH)? == 0 {
@@ -139,24 +138,25 @@ impl<I: PacketIo> Shard<I> {
             let received = wall_instant();
             // Registrar changes first: an INVITE may follow its REGISTER's 200 within microseconds.
             self.drain_control(report);
-            // Other shards' messages go first, so their owners work while we do ours.
-            for (data, peer) in batch.datagrams.drain(..) {
-                let Ok(msg) = sip::parse(&data) else {
+            // Other shards' messages go first, so their owners work while we do ours;
+            // each datagram is parsed once.
+            let mut mine = Vec::new();
+            for (data, peer) in &batch.datagrams {
+                let Ok(msg) = sip::parse(data) else {
                     self.core.count_unparsable();
                     continue;
                 };
                 match msg.header(HeaderName::CallId).map_or(self.id, |h| ids::owner(h.value, shards)) {
-                    owner if owner == self.id => mine.push((data, peer)),
-                    owner => handoffs[owner as usize].push((data, peer, received)),
+                    owner if owner == self.id => mine.push((msg, data, *peer)),
+                    owner => handoffs[owner as usize].push((data.clone(), *peer, received)),
                 }
             }
             self.push_handoffs(handoffs, report);
-            for (data, peer) in mine.drain(..) {
-                let Ok(msg) = sip::parse(&data) else { continue };
+            for (msg, data, peer) in mine {
                 if is_new_invite(&msg) {
                     invites_in.push(received);
                 }
-                self.core.handle_message(&msg, &data, peer, now);
+                self.core.handle_message(&msg, data, peer, now);
             }
         }
         Ok(())

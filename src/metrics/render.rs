@@ -190,7 +190,7 @@ fn lrn(w: &mut String, m: &Merged) {
         );
     }
     counter(w, "tandem_lrn_file_lookups_total", "Lookups in `file` LRN sources.", s.lrn_file_lookups);
-    counter(w, "tandem_lrn_dips_total", "LRN dips sent.", s.lrn_dips);
+    counter(w, "tandem_lrn_dips_total", "LRN dips sent (each source tried counts once).", s.lrn_dips);
     counter(
         w,
         "tandem_lrn_dips_shared_total",
@@ -210,7 +210,7 @@ fn lrn(w: &mut String, m: &Merged) {
     counter(
         w,
         "tandem_lrn_fallbacks_total",
-        "Dips that failed or timed out: routed on the dialed number.",
+        "Lookups with no answer from any source (failed, silent or none to ask): routed on the dialed number.",
         s.lrn_fallbacks,
     );
 }
