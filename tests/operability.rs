@@ -135,20 +135,9 @@ impl Drop for Responder {
     }
 }
 
-/// One call from the customer; returns the final status it got.
+/// One call from the customer (a fresh socket); the final status it got.
 fn call_status(sw: &Switch, call_id: &str) -> u16 {
-    let customer = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
-    customer.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    customer.send_to(invite_text(&customer, call_id, "INVITE").as_bytes(), sw.addr()).expect("send");
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let (n, _) = customer.recv_from(&mut buf).expect("an answer within 5 s");
-        let text = String::from_utf8_lossy(&buf[..n]);
-        let status: u16 = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status");
-        if status >= 200 {
-            return status;
-        }
-    }
+    Pbx::new(CUSTOMER_IP, call_id).call(sw, call_id)
 }
 
 /// Polls the log (bounded) for a line with every needle; returns how long it took.

@@ -83,9 +83,8 @@ impl Core {
     /// same `retry`. A `Weak` is kept: an old snapshot is not held alive.
     fn sync_registrar_settings(&mut self) -> Arc<crate::routing::snapshot::RoutingSnapshot> {
         let snap = self.router.snapshot();
-        if !std::ptr::eq(self.registrar_config.as_ptr(), Arc::as_ptr(&snap)) {
+        if super::newly_seen(&mut self.registrar_config, &snap) {
             self.registrar.set_settings(settings(&snap.config, &self.local.host, self.registrar_secret));
-            self.registrar_config = Arc::downgrade(&snap);
         }
         snap
     }

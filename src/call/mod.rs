@@ -139,6 +139,20 @@ impl Counters {
     }
 }
 
+/// Whether `snap` is not the snapshot `seen` last recorded; records it. A
+/// `Weak` keeps no old snapshot alive, yet its address cannot be reused
+/// while it is held, so the comparison cannot be fooled.
+fn newly_seen(
+    seen: &mut std::sync::Weak<crate::routing::snapshot::RoutingSnapshot>,
+    snap: &Arc<crate::routing::snapshot::RoutingSnapshot>,
+) -> bool {
+    if std::ptr::eq(seen.as_ptr(), Arc::as_ptr(snap)) {
+        return false;
+    }
+    *seen = Arc::downgrade(snap);
+    true
+}
+
 /// What a timer in the wheel is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TimerKey {
@@ -216,8 +230,7 @@ impl Core {
             dip_by_tn: HashMap::new(),
             dip_by_call_id: HashMap::new(),
             next_dip: 0,
-            dip_latency_ms: hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
-                .expect("constant bounds: 1 ms..1 h, 3 digits"),
+            dip_latency_ms: metrics::histogram(3_600_000),
             registrations: Vec::new(),
             retired: Vec::new(),
             reg_config: Arc::downgrade(&snap),
@@ -251,10 +264,9 @@ impl Core {
     /// ones are left alone.
     pub(crate) fn sync_registrations(&mut self, shards: u16, now: Now) {
         let snap = self.router.snapshot();
-        if std::ptr::eq(self.reg_config.as_ptr(), Arc::as_ptr(&snap)) {
+        if !newly_seen(&mut self.reg_config, &snap) {
             return;
         }
-        self.reg_config = Arc::downgrade(&snap);
         let me = self.ids.shard();
         let mut wanted: Vec<RegSettings> =
             crate::register::client::settings_for(&snap.config, &self.local.host)

@@ -63,10 +63,8 @@ pub struct Report {
 
 impl Report {
     fn new(id: u16) -> Self {
-        let invite_latency_us = hdrhistogram::Histogram::new_with_bounds(1, 10_000_000, 3)
-            .expect("constant bounds: 1 µs..10 s, 3 digits");
-        let dip_latency_ms = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000, 3)
-            .expect("constant bounds: 1 ms..1 h, 3 digits");
+        let invite_latency_us = crate::metrics::histogram(10_000_000); // 1 µs..10 s
+        let dip_latency_ms = crate::metrics::histogram(3_600_000); // 1 ms..1 h
         Report {
             id,
             handoffs_out: 0,
@@ -105,7 +103,7 @@ impl<I: PacketIo> Shard<I> {
             self.core.handle_timeout(now);
             // The drain step may add unregisters or BYEs: it runs before the send.
             let done = shutdown.step(&mut self.core, &self.shared, now);
-            self.flush(&mut handoffs, &mut report)?;
+            self.flush()?;
             record_latency(&mut invites_in, &mut report);
             log_registrations(self.id, &mut self.core);
             for (gateway, online) in self.core.poll_gateway_events() {
@@ -219,7 +217,7 @@ impl<I: PacketIo> Shard<I> {
         }
     }
 
-    fn flush(&mut self, handoffs: &mut [Vec<Handoff>], report: &mut Report) -> io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         // Before the send: a peer that gets our 200 to its REGISTER may call at once.
         self.share_registrar_events();
         let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit().collect();
@@ -231,7 +229,6 @@ impl<I: PacketIo> Shard<I> {
         for cdr in self.core.poll_cdr() {
             self.cdrs.send(cdr);
         }
-        self.push_handoffs(handoffs, report);
         Ok(())
     }
 
