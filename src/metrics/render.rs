@@ -90,7 +90,7 @@ fn calls(w: &mut String, m: &Merged) {
     counter(
         w,
         "tandem_calls_forbidden_total",
-        "INVITEs refused with 403 (unknown or suspended source).",
+        "INVITEs refused with 403: no customer has the source address or a live binding from it.",
         s.forbidden,
     );
     head(
