@@ -164,21 +164,27 @@ impl LrnCache {
     }
 
     /// The answer for `tn` if cached and not expired at `now` (Unix seconds).
+    ///
+    /// Other keys are skipped on their key word alone, without the seqlock: a
+    /// key read during a write can only turn a hit into a miss, which a cache
+    /// may do. Only the slot that holds `tn` is copied under its counter. The
+    /// short path lets the CPU keep several lookups' cache misses in flight.
     pub fn get(&self, tn: u64, now: u32) -> Option<Answer> {
         let slots = self.slots();
+        let home = self.home(tn);
         for i in 0..MAX_PROBE {
-            let slot = &slots[self.at(self.home(tn), i)];
-            match read(slot)? {
-                (0, ..) => return None, // an empty slot ends the probe chain
-                (key, flags, lrn, expires) if key == tn => {
-                    return (expires > now).then_some(if flags & NOT_PORTED != 0 {
-                        Answer::NotPorted
-                    } else {
-                        Answer::Ported(lrn)
-                    });
-                }
+            let slot = &slots[self.at(home, i)];
+            match slot.key.load(Ordering::Relaxed) {
+                0 => return None, // an empty slot ends the probe chain
+                key if key != tn => continue,
                 _ => {}
             }
+            let (key, flags, lrn, expires) = read(slot)?;
+            return (key == tn && expires > now).then_some(if flags & NOT_PORTED != 0 {
+                Answer::NotPorted
+            } else {
+                Answer::Ported(lrn)
+            });
         }
         None
     }
@@ -187,9 +193,10 @@ impl LrnCache {
     /// key's own, an empty one, an expired one, or the one expiring first.
     pub fn put(&self, tn: u64, answer: Answer, expires: u32, now: u32) {
         let slots = self.slots();
+        let home = self.home(tn);
         let mut victim: Option<(usize, u32)> = None;
         for i in 0..MAX_PROBE {
-            let at = self.at(self.home(tn), i);
+            let at = self.at(home, i);
             let Some((key, _, _, exp)) = read(&slots[at]) else { continue };
             if key == tn || key == 0 {
                 victim = Some((at, 0));
@@ -207,9 +214,9 @@ impl LrnCache {
 
     /// When the cached answer for `tn` expires (Unix seconds), if cached.
     pub fn expiry(&self, tn: u64) -> Option<u32> {
-        let slots = self.slots();
+        let (slots, home) = (self.slots(), self.home(tn));
         (0..MAX_PROBE)
-            .filter_map(|i| read(&slots[self.at(self.home(tn), i)]))
+            .filter_map(|i| read(&slots[self.at(home, i)]))
             .find(|(key, ..)| *key == tn)
             .map(|(.., exp)| exp)
     }
@@ -233,25 +240,43 @@ impl LrnCache {
 
 /// A consistent copy of a slot `(key, flags, lrn, expires)`, or `None` if
 /// writers kept it busy through every retry.
+#[inline(always)]
 fn read(slot: &Slot) -> Option<(u64, u32, u64, u32)> {
+    let before = slot.seq.load(Ordering::Acquire);
+    let copy = copy(slot);
+    fence(Ordering::Acquire);
+    if before & 1 == 0 && slot.seq.load(Ordering::Relaxed) == before {
+        return Some(copy);
+    }
+    read_contended(slot)
+}
+
+/// `read` when a writer was inside: spin and retry.
+#[cold]
+#[inline(never)]
+fn read_contended(slot: &Slot) -> Option<(u64, u32, u64, u32)> {
     for _ in 0..READ_RETRIES {
         let before = slot.seq.load(Ordering::Acquire);
         if before & 1 == 1 {
             std::hint::spin_loop();
             continue;
         }
-        let copy = (
-            slot.key.load(Ordering::Relaxed),
-            slot.flags.load(Ordering::Relaxed),
-            slot.lrn.load(Ordering::Relaxed),
-            slot.expires.load(Ordering::Relaxed),
-        );
+        let copy = copy(slot);
         fence(Ordering::Acquire);
         if slot.seq.load(Ordering::Relaxed) == before {
             return Some(copy);
         }
     }
     None
+}
+
+fn copy(slot: &Slot) -> (u64, u32, u64, u32) {
+    (
+        slot.key.load(Ordering::Relaxed),
+        slot.flags.load(Ordering::Relaxed),
+        slot.lrn.load(Ordering::Relaxed),
+        slot.expires.load(Ordering::Relaxed),
+    )
 }
 
 /// Writes a slot under its sequence counter; gives up if another writer holds it.
