@@ -379,6 +379,9 @@ impl Core {
         call.phase = Phase::Ended;
         (call.invite_deadline, call.ring_deadline) = (None, None);
         call.linger_until = Some(now.ms + LINGER_MS);
+        // A call lingers up to 32 s (timer J): keep only what its transactions
+        // hold, not the offer, the routing plan or the INVITE it was built from.
+        (call.a.invite, call.a.body, call.candidates) = (Bytes::new(), None, Vec::new());
         for att in &mut call.attempts {
             release_attempt(&call.snap, att);
         }

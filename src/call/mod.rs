@@ -173,7 +173,9 @@ pub struct Core {
     local: Local,
     router: Arc<Router>,
     ids: Ids,
-    calls: Vec<Option<Call>>,
+    /// Boxed: a message moves the call out of its slot and back, 8 bytes
+    /// instead of the whole call.
+    calls: Vec<Option<Box<Call>>>,
     generations: Vec<u32>,
     free: Vec<u32>,
     by_id: HashMap<Box<str>, (u32, Side)>,
@@ -597,7 +599,8 @@ impl Core {
         self.calls[slot as usize] = Some(call);
     }
 
-    fn insert(&mut self, mut call: Call) -> u32 {
+    fn insert(&mut self, call: Call) -> u32 {
+        let mut call = Box::new(call);
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -615,7 +618,7 @@ impl Core {
         slot
     }
 
-    fn remove(&mut self, slot: u32, call: Call) {
+    fn remove(&mut self, slot: u32, call: Box<Call>) {
         self.by_id.remove(call.a.call_id.as_str());
         for at in &call.attempts {
             self.by_id.remove(at.call_id.as_str());

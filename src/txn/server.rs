@@ -92,12 +92,13 @@ impl ServerTxn {
         match self.state {
             ServerState::Accepted => {
                 self.state = ServerState::Terminated;
-                self.retransmit_at = None;
+                (self.retransmit_at, self.last) = (None, None);
                 true
             }
             ServerState::Completed => {
+                // Confirmed only absorbs ACKs: the response is never sent again.
                 self.state = ServerState::Confirmed;
-                self.retransmit_at = None;
+                (self.retransmit_at, self.last) = (None, None);
                 self.deadline = Some(now + T4);
                 false
             }
@@ -111,7 +112,7 @@ impl ServerTxn {
             let no_ack = self.kind == Kind::Invite
                 && matches!(self.state, ServerState::Accepted | ServerState::Completed);
             self.state = ServerState::Terminated;
-            self.retransmit_at = None;
+            (self.retransmit_at, self.last) = (None, None);
             return if no_ack { ServerEvent::NoAck } else { ServerEvent::Nothing };
         }
         if self.retransmit_at.is_some_and(|t| now >= t) {
