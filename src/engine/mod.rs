@@ -19,6 +19,7 @@ use crate::routing::snapshot::{LoadError, Router};
 use bytes::Bytes;
 use clock::Clock;
 use crossbeam::queue::ArrayQueue;
+use crossbeam::utils::CachePadded;
 use io::udp::UdpIo;
 use mio::{Interest, Poll, Waker};
 use shard::{Report, Shard};
@@ -47,6 +48,9 @@ pub struct Shared {
     pub queues: Vec<ArrayQueue<Handoff>>,
     /// Waker per shard.
     pub wakers: Vec<Waker>,
+    /// Per shard: about to block in (or blocked in) its poll. A handoff wakes
+    /// the owner only then; an owner that is awake finds the queue on its own.
+    pub asleep: Vec<CachePadded<AtomicBool>>,
     /// Graceful shutdown has begun.
     pub draining: AtomicBool,
     /// Monotonic ms at which calls still up are hung up.
@@ -126,6 +130,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     let shared = Arc::new(Shared {
         queues: (0..shards).map(|_| ArrayQueue::new(HANDOFF_CAPACITY)).collect(),
         wakers,
+        asleep: (0..shards).map(|_| CachePadded::new(AtomicBool::new(false))).collect(),
         draining: AtomicBool::new(false),
         deadline_ms: AtomicU64::new(u64::MAX),
         send_unregister: cfg.sip.user_agent_send_unregister,

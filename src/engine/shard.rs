@@ -12,6 +12,7 @@ use mio::{Events, Poll, Token};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
 /// The socket's token.
@@ -85,19 +86,36 @@ impl<I: PacketIo> Shard<I> {
         let mut report = Report::new(self.id);
         let mut invites_in: Vec<Instant> = Vec::new();
         let mut shutdown = crate::shutdown::Drain::default();
+        // The socket may hold datagrams not yet read (edge-triggered poll: only
+        // a new arrival raises a new event).
+        let mut rx_more = true;
         loop {
             let now = self.clock.now();
             let timeout = self
                 .core
                 .poll_timeout()
                 .map_or(MAX_SLEEP, |t| Duration::from_millis(t.saturating_sub(now.ms)));
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout.min(MAX_SLEEP)))
+            let asleep = &self.shared.asleep[usize::from(self.id)];
+            asleep.store(true, Ordering::Relaxed);
+            // Pairs with the fence in push_handoffs: either the producer sees
+            // `asleep` and wakes us, or we see its handoff here and do not block.
+            fence(Ordering::SeqCst);
+            let timeout = if self.shared.queues[usize::from(self.id)].is_empty() {
+                timeout.min(MAX_SLEEP)
+            } else {
+                Duration::ZERO
+            };
+            let polled = self.poll.poll(&mut events, Some(timeout));
+            asleep.store(false, Ordering::Relaxed);
+            if let Err(e) = polled
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 return Err(e);
             }
             let now = self.clock.now();
-            self.receive(&mut batch, &mut handoffs, &mut invites_in, &mut report, now)?;
+            if rx_more || events.iter().any(|e| e.token() == SOCKET && e.is_readable()) {
+                rx_more = self.receive(&mut batch, &mut handoffs, &mut invites_in, &mut report, now)?;
+            }
             self.drain_control(&report);
             self.drain_handoffs(&mut invites_in, now);
             self.core.handle_timeout(now);
@@ -126,12 +144,13 @@ impl<I: PacketIo> Shard<I> {
         invites_in: &mut Vec<Instant>,
         report: &mut Report,
         now: Now,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         let shards = handoffs.len() as u16;
         for _ in 0..RX_BATCHES_PER_TURN {
             batch.datagrams.clear();
-            if self.io.recv_batch(batch, super::io::udp::BATCH)? == 0 {
-                break;
+            let got = self.io.recv_batch(batch, super::io::udp::BATCH)?;
+            if got == 0 {
+                return Ok(false);
             }
             let received = wall_instant();
             // Registrar changes first: an INVITE may follow its REGISTER's 200 within microseconds.
@@ -156,8 +175,13 @@ impl<I: PacketIo> Shard<I> {
                 }
                 self.core.handle_message(&msg, data, peer, now);
             }
+            if got < super::io::udp::BATCH {
+                // A short batch emptied the socket: the next datagram raises a
+                // new readiness event, so asking again would only get EAGAIN.
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true) // the turn's share is read; the rest waits for the next turn
     }
 
     fn drain_handoffs(&mut self, invites_in: &mut Vec<Instant>, now: Now) {
@@ -244,8 +268,12 @@ impl<I: PacketIo> Shard<I> {
                     report.handoffs_dropped += 1;
                 }
             }
-            // One wake per owner per batch, however many messages it got.
-            let _ = self.shared.wakers[owner].wake();
+            // At most one wake per owner per batch, and none if it is awake
+            // (it drains its queue before it next blocks: see `run`).
+            fence(Ordering::SeqCst);
+            if self.shared.asleep[owner].load(Ordering::Relaxed) {
+                let _ = self.shared.wakers[owner].wake();
+            }
         }
     }
 }
