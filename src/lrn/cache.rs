@@ -142,6 +142,7 @@ impl LrnCache {
         Ok(LrnCache { map, slots, reused: true })
     }
 
+    #[inline]
     fn slots(&self) -> &[Slot] {
         let bytes = &self.map[HEADER..];
         // SAFETY: the map is page-aligned and HEADER is 64, so slots start
@@ -150,6 +151,7 @@ impl LrnCache {
         unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<Slot>(), bytes.len() / SLOT) }
     }
 
+    #[inline]
     fn home(&self, key: u64) -> usize {
         // A multiplicative hash spreads consecutive numbers; the multiply-shift
         // range reduction maps it onto any table size (no power of two needed).
@@ -157,29 +159,31 @@ impl LrnCache {
         ((u128::from(h) * u128::from(self.slots)) >> 64) as usize
     }
 
-    fn at(&self, home: usize, i: usize) -> usize {
-        let n = self.slots as usize;
-        let j = home + i;
-        if j >= n { j - n } else { j }
-    }
-
     /// The answer for `tn` if cached and not expired at `now` (Unix seconds).
     ///
-    /// Other keys are skipped on their key word alone, without the seqlock: a
-    /// key read during a write can only turn a hit into a miss, which a cache
-    /// may do. Only the slot that holds `tn` is copied under its counter. The
-    /// short path lets the CPU keep several lookups' cache misses in flight.
+    /// Other keys are skipped on their key word alone: a key read during a
+    /// write can only turn a hit into a miss, which a cache may do. Only the
+    /// slot holding `tn` is checked against its sequence counter. The short,
+    /// inlined path lets the CPU keep several lookups' cache misses in flight.
+    #[inline]
     pub fn get(&self, tn: u64, now: u32) -> Option<Answer> {
-        let slots = self.slots();
-        let home = self.home(tn);
+        let (slots, home) = (self.slots(), self.home(tn));
         for i in 0..MAX_PROBE {
-            let slot = &slots[self.at(home, i)];
+            let Some(slot) = slots.get(at(slots.len(), home, i)) else { break };
+            let before = slot.seq.load(Ordering::Acquire);
             match slot.key.load(Ordering::Relaxed) {
                 0 => return None, // an empty slot ends the probe chain
                 key if key != tn => continue,
                 _ => {}
             }
-            let (key, flags, lrn, expires) = read(slot)?;
+            let copy = copy(slot);
+            fence(Ordering::Acquire);
+            let (key, flags, lrn, expires) = if before & 1 == 0 && slot.seq.load(Ordering::Relaxed) == before
+            {
+                copy
+            } else {
+                read_contended(slot)?
+            };
             return (key == tn && expires > now).then_some(if flags & NOT_PORTED != 0 {
                 Answer::NotPorted
             } else {
@@ -196,7 +200,7 @@ impl LrnCache {
         let home = self.home(tn);
         let mut victim: Option<(usize, u32)> = None;
         for i in 0..MAX_PROBE {
-            let at = self.at(home, i);
+            let at = at(slots.len(), home, i);
             let Some((key, _, _, exp)) = read(&slots[at]) else { continue };
             if key == tn || key == 0 {
                 victim = Some((at, 0));
@@ -216,7 +220,7 @@ impl LrnCache {
     pub fn expiry(&self, tn: u64) -> Option<u32> {
         let (slots, home) = (self.slots(), self.home(tn));
         (0..MAX_PROBE)
-            .filter_map(|i| read(&slots[self.at(home, i)]))
+            .filter_map(|i| read(&slots[at(slots.len(), home, i)]))
             .find(|(key, ..)| *key == tn)
             .map(|(.., exp)| exp)
     }
@@ -236,6 +240,13 @@ impl LrnCache {
         }
         u
     }
+}
+
+/// Probe `i` from `home` in a table of `n` slots (wrapping at the end).
+#[inline(always)]
+fn at(n: usize, home: usize, i: usize) -> usize {
+    let j = home + i;
+    if j >= n { j - n } else { j }
 }
 
 /// A consistent copy of a slot `(key, flags, lrn, expires)`, or `None` if
@@ -270,6 +281,7 @@ fn read_contended(slot: &Slot) -> Option<(u64, u32, u64, u32)> {
     None
 }
 
+#[inline(always)]
 fn copy(slot: &Slot) -> (u64, u32, u64, u32) {
     (
         slot.key.load(Ordering::Relaxed),
