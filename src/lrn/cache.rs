@@ -169,22 +169,28 @@ impl LrnCache {
     pub fn get(&self, tn: u64, now: u32) -> Option<Answer> {
         let (slots, home) = (self.slots(), self.home(tn));
         for i in 0..MAX_PROBE {
-            let Some(slot) = slots.get(at(slots.len(), home, i)) else { break };
+            let slot = &slots[at(slots.len(), home, i)];
             let before = slot.seq.load(Ordering::Acquire);
             match slot.key.load(Ordering::Relaxed) {
                 0 => return None, // an empty slot ends the probe chain
                 key if key != tn => continue,
                 _ => {}
             }
-            let copy = copy(slot);
+            let fields = (
+                slot.flags.load(Ordering::Relaxed),
+                slot.lrn.load(Ordering::Relaxed),
+                slot.expires.load(Ordering::Relaxed),
+            );
             fence(Ordering::Acquire);
-            let (key, flags, lrn, expires) = if before & 1 == 0 && slot.seq.load(Ordering::Relaxed) == before
-            {
-                copy
+            let (flags, lrn, expires) = if before & 1 == 0 && slot.seq.load(Ordering::Relaxed) == before {
+                fields
             } else {
-                read_contended(slot)?
+                match read_contended(slot)? {
+                    (key, flags, lrn, expires) if key == tn => (flags, lrn, expires),
+                    _ => return None,
+                }
             };
-            return (key == tn && expires > now).then_some(if flags & NOT_PORTED != 0 {
+            return (expires > now).then_some(if flags & NOT_PORTED != 0 {
                 Answer::NotPorted
             } else {
                 Answer::Ported(lrn)
