@@ -78,7 +78,10 @@ fn concurrent_writers_never_produce_torn_reads() {
     let c = Arc::new(LrnCache::open(&path, 1024).unwrap());
     // Every writer stores lrn = tn * 3 + writer-independent check value, so a
     // reader can tell a torn (mixed) entry: lrn must always equal tn * 3.
-    let keys: Vec<u64> = (0..16).map(|i| 2_125_550_000 + i).collect();
+    // 16 hot numbers keep their slots; 4096 more overflow the 1024 slots, so
+    // slots change hands between numbers all the time (the case a lookup
+    // that matches on the key word first must survive).
+    let keys: Vec<u64> = (0..16).chain(100..4196).map(|i| 2_125_550_000 + i).collect();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut handles = Vec::new();
     for w in 0..3u32 {
@@ -95,12 +98,15 @@ fn concurrent_writers_never_produce_torn_reads() {
     for _ in 0..2 {
         let (c, keys) = (Arc::clone(&c), keys.clone());
         handles.push(std::thread::spawn(move || {
+            let mut hits = 0u32;
             for n in 0..200_000usize {
                 let tn = keys[n % keys.len()];
                 if let Some(Answer::Ported(l)) = c.get(tn, 1) {
                     assert_eq!(l, tn * 3, "torn read");
+                    hits += 1;
                 }
             }
+            assert!(hits > 0, "the readers must see entries to check them");
         }));
     }
     for h in handles.drain(3..) {
