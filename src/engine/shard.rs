@@ -100,10 +100,11 @@ impl<I: PacketIo> Shard<I> {
             // Pairs with the fence in push_handoffs: either the producer sees
             // `asleep` and wakes us, or we see its handoff here and do not block.
             fence(Ordering::SeqCst);
-            let timeout = if self.shared.queues[usize::from(self.id)].is_empty() {
-                timeout.min(MAX_SLEEP)
-            } else {
+            // Datagrams left in the socket raise no new edge: do not block on them.
+            let timeout = if rx_more || !self.shared.queues[usize::from(self.id)].is_empty() {
                 Duration::ZERO
+            } else {
+                timeout.min(MAX_SLEEP)
             };
             let polled = self.poll.poll(&mut events, Some(timeout));
             asleep.store(false, Ordering::Relaxed);
@@ -181,7 +182,7 @@ impl<I: PacketIo> Shard<I> {
                 return Ok(false);
             }
         }
-        Ok(true) // the turn's share is read; the rest waits for the next turn
+        Ok(true) // the turn's share is read; the next turn polls without waiting and reads on
     }
 
     fn drain_handoffs(&mut self, invites_in: &mut Vec<Instant>, now: Now) {

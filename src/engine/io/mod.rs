@@ -20,6 +20,12 @@ pub struct RxBatch {
 pub trait PacketIo {
     /// Receives up to `max` datagrams into `batch` without blocking; returns
     /// how many arrived (0: none ready).
+    ///
+    /// The shard reads again only after its poll reports the source readable
+    /// (edge-triggered) or when the last turn stopped at its batch limit, and a
+    /// batch shorter than `max` tells it the source is empty: a backend must
+    /// fill the batch whenever it has that many, and raise a readiness event
+    /// for anything that arrives after it returned short.
     fn recv_batch(&mut self, batch: &mut RxBatch, max: usize) -> io::Result<usize>;
 
     /// Sends datagrams; returns how many went out. A datagram the network

@@ -82,6 +82,9 @@ fn concurrent_writers_never_produce_torn_reads() {
     // slots change hands between numbers all the time (the case a lookup
     // that matches on the key word first must survive).
     let keys: Vec<u64> = (0..16).chain(100..4196).map(|i| 2_125_550_000 + i).collect();
+    for &tn in &keys {
+        c.put(tn, Answer::Ported(tn * 3), 1_000, 0); // readers find entries from the start
+    }
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut handles = Vec::new();
     for w in 0..3u32 {
