@@ -180,9 +180,7 @@ impl Core {
     pub(super) fn b_response(&mut self, call: &mut Call, i: usize, msg: &Message<'_>, now: Now) {
         let method = msg.cseq().map(|c| c.method);
         match method {
-            Ok(Method::Invite)
-                if call.attempts.get(i).is_some_and(|a| in_branch(a.txn.request(), top_branch(msg))) =>
-            {
+            Ok(Method::Invite) if call.attempts.get(i).is_some_and(|a| a.branch == top_branch(msg)) => {
                 self.b_invite_response(call, i, msg, now)
             }
             Ok(Method::Cancel) => {

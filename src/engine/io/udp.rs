@@ -63,21 +63,22 @@ impl PacketIo for UdpIo {
     fn recv_batch(&mut self, batch: &mut RxBatch, max: usize) -> io::Result<usize> {
         let n = max.min(BATCH);
         let mut addrs: [MaybeUninit<libc::sockaddr_storage>; BATCH] = [MaybeUninit::zeroed(); BATCH];
-        let mut iovecs: Vec<libc::iovec> = self.bufs[..n]
-            .iter_mut()
-            .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() })
-            .collect();
+        // On the stack: no allocation per receive.
+        let mut iovecs = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH];
+        for (v, b) in iovecs.iter_mut().zip(&mut self.bufs[..n]) {
+            *v = libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() };
+        }
         // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
-        let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
-        for (i, m) in msgs.iter_mut().enumerate() {
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for (i, m) in msgs[..n].iter_mut().enumerate() {
             m.msg_hdr.msg_name = addrs[i].as_mut_ptr().cast();
             m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             m.msg_hdr.msg_iov = &mut iovecs[i];
             m.msg_hdr.msg_iovlen = 1;
         }
-        // SAFETY: every mmsghdr points at a live iovec over a buffer of iov_len
-        // bytes and at a sockaddr_storage of msg_namelen bytes, all of which
-        // outlive the call; n is the length of `msgs`.
+        // SAFETY: the first n mmsghdrs point at live iovecs over buffers of
+        // iov_len bytes and at sockaddr_storages of msg_namelen bytes, all of
+        // which outlive the call; n <= BATCH, the length of `msgs`.
         let got = unsafe {
             libc::recvmmsg(
                 self.socket.as_raw_fd(),
@@ -92,7 +93,7 @@ impl PacketIo for UdpIo {
             return if e.kind() == io::ErrorKind::WouldBlock { Ok(0) } else { Err(e) };
         }
         let got = got as usize;
-        for (i, m) in msgs.iter().enumerate().take(got) {
+        for (i, m) in msgs[..n].iter().enumerate().take(got) {
             let len = (m.msg_len as usize).min(MAX_DATAGRAM);
             // SAFETY: the kernel filled msg_namelen bytes of addrs[i], a
             // sockaddr_storage, which is what SockAddr::new expects.
@@ -144,13 +145,16 @@ impl PacketIo for UdpIo {
 /// Sends what it can of `chunk`: how many went (or were skipped as
 /// undeliverable), and whether the socket's buffer filled up.
 fn send_chunk(socket: &mio::net::UdpSocket, chunk: &[(Bytes, SocketAddr)]) -> io::Result<(usize, bool)> {
+    let chunk = &chunk[..chunk.len().min(BATCH)];
     let addrs: Vec<SockAddr> = chunk.iter().map(|(_, a)| SockAddr::from(*a)).collect();
-    let mut iovecs: Vec<libc::iovec> = chunk
-        .iter()
-        .map(|(b, _)| libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() })
-        .collect();
+    // On the stack: one allocation (the addresses) per sendmmsg instead of three.
+    let mut iovecs = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH];
+    for (v, (b, _)) in iovecs.iter_mut().zip(chunk) {
+        *v = libc::iovec { iov_base: b.as_ptr() as *mut libc::c_void, iov_len: b.len() };
+    }
     // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
-    let mut msgs: Vec<libc::mmsghdr> = (0..chunk.len()).map(|_| unsafe { std::mem::zeroed() }).collect();
+    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    let msgs = &mut msgs[..chunk.len()];
     for (i, m) in msgs.iter_mut().enumerate() {
         m.msg_hdr.msg_name = addrs[i].as_ptr() as *mut libc::c_void;
         m.msg_hdr.msg_namelen = addrs[i].len();
