@@ -50,7 +50,7 @@ impl Core {
             r.awaiting_ack = false;
             let (to, out_cseq) = (r.to, r.out_cseq);
             let ack = self.request_to(call, to, "ACK", Some(out_cseq), body_of(msg));
-            self.outbox.push((ack, call.peer(to)));
+            self.outbox.push_to(to, (ack, call.peer(to)));
             return;
         }
         if side != Side::A || !call.a.txn.handle_ack(now.ms) {
@@ -59,7 +59,7 @@ impl Core {
         let Some(i) = call.answered else { return };
         let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), body_of(msg));
         let att = &mut call.attempts[i];
-        self.outbox.push((ack.clone(), att.peer));
+        self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
         att.ack = Some(ack);
     }
 
@@ -83,7 +83,7 @@ impl Core {
         let att = &mut call.attempts[i];
         att.cancel_wanted = true;
         if att.provisional && att.cancel.is_none() {
-            send_cancel(att, &self.local, now);
+            send_cancel(att, &self.local_b, now);
         } else if !att.provisional {
             att.txn.abandon();
         }
@@ -91,7 +91,7 @@ impl Core {
     }
 
     fn on_bye(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr, now: Now) {
-        self.reply(msg, peer, 200);
+        self.reply_on(side, msg, peer, 200);
         call.absorb_until = Some(now.ms + crate::txn::TIMEOUT_64T1);
         match call.phase {
             Phase::Answered if side == Side::A => {
@@ -127,7 +127,7 @@ impl Core {
         body: Option<(&str, &[u8])>,
     ) -> Bytes {
         let branch = self.ids.branch();
-        route_to(call, side, cseq).request(method, &branch, body, &self.local)
+        route_to(call, side, cseq).request(method, &branch, body, self.local_for(side))
     }
 
     fn relay_request(
@@ -146,17 +146,17 @@ impl Core {
             return;
         }
         let Some(answered) = call.answered.filter(|_| call.phase == Phase::Answered) else {
-            return self.reply(msg, peer, 481);
+            return self.reply_on(side, msg, peer, 481);
         };
         let to = if side == Side::A { Side::B(answered as u16) } else { Side::A };
         if side != Side::A && side != to.other(answered) {
-            return self.reply(msg, peer, 481);
+            return self.reply_on(side, msg, peer, 481);
         }
         let method = msg.method().map_or("", |m| m.as_str()).to_owned();
         let kind = if method == "INVITE" { Kind::Invite } else { Kind::NonInvite };
         let r = route_to(call, to, None);
         let out_branch = self.ids.branch();
-        let out = r.request(&method, &out_branch, body_of(msg), &self.local);
+        let out = r.request(&method, &out_branch, body_of(msg), self.local_for(to));
         call.relays.push(Relay {
             from: side,
             to,
@@ -213,7 +213,8 @@ impl Core {
             return;
         }
         let Ok(req) = sip::parse(&r.request) else { return };
-        let contact = (r.method == "INVITE").then(|| self.local.contact());
+        // The answer goes back to the requester: our address on its side.
+        let contact = (r.method == "INVITE").then(|| self.local_for(r.from).contact());
         let reason = String::from_utf8_lossy(match msg.start() {
             sip::StartLine::Response { reason, .. } => reason,
             sip::StartLine::Request { .. } => b"",

@@ -192,7 +192,7 @@ impl Core {
                 max_forwards: call.max_forwards,
                 body,
             }
-            .build(&self.local);
+            .build(&self.local_b);
             let index = call.attempts.len() as u16;
             self.by_id.insert(call_id.clone().into_boxed_str(), (call.slot, Side::B(index)));
             call.attempts.push(Attempt {
@@ -243,7 +243,7 @@ impl Core {
             ClientEvent::Provisional(s) => {
                 att.provisional = true;
                 if att.cancel_wanted && att.cancel.is_none() {
-                    send_cancel(att, &self.local, now);
+                    send_cancel(att, &self.local_b, now);
                 }
                 if current && !att.cancel_wanted {
                     call.invite_deadline = None;
@@ -270,7 +270,7 @@ impl Core {
         let answered_here = call.answered == Some(i);
         let att = &mut call.attempts[i];
         if let Some(ack) = &att.ack {
-            self.outbox.push((ack.clone(), att.peer));
+            self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
             self.stats.retransmissions += 1;
             return;
         }
@@ -300,7 +300,7 @@ impl Core {
     pub(super) fn kill_attempt(&mut self, call: &mut Call, i: usize, now: Now) {
         let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), None);
         let att = &mut call.attempts[i];
-        self.outbox.push((ack.clone(), att.peer));
+        self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
         att.ack = Some(ack);
         att.killed = true;
         release_attempt(&call.snap, att);

@@ -168,9 +168,36 @@ pub(crate) enum TimerKey {
     Bindings,
 }
 
+/// Datagrams the core wants sent. Most leave by the shared listening socket;
+/// with per-shard vendor ports (`[server].vendor_port_base`), those to vendor
+/// legs leave by the shard's own socket, so vendors answer the owner directly.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    main: Vec<(Bytes, SocketAddr)>,
+    vendor: Vec<(Bytes, SocketAddr)>,
+    split: bool,
+}
+
+impl Outbox {
+    /// A datagram for the shared socket.
+    pub fn push(&mut self, datagram: (Bytes, SocketAddr)) {
+        self.main.push(datagram);
+    }
+
+    /// A datagram for a call's `side`.
+    pub fn push_to(&mut self, side: Side, datagram: (Bytes, SocketAddr)) {
+        match side {
+            Side::B(_) if self.split => self.vendor.push(datagram),
+            _ => self.main.push(datagram),
+        }
+    }
+}
+
 /// One shard's calls.
 pub struct Core {
     local: Local,
+    /// Via and Contact of vendor legs: `local`, or the shard's own vendor port.
+    local_b: Local,
     router: Arc<Router>,
     ids: Ids,
     /// Boxed: a message moves the call out of its slot and back, 8 bytes
@@ -181,7 +208,7 @@ pub struct Core {
     by_id: HashMap<Box<str>, (u32, Side)>,
     wheel: Wheel<TimerKey>,
     fired: Vec<TimerKey>,
-    outbox: Vec<(Bytes, SocketAddr)>,
+    outbox: Outbox,
     cdrs: Vec<Cdr>,
     stats: Stats,
     metrics: Counters,
@@ -213,6 +240,7 @@ impl Core {
         let registrar =
             crate::registrar::Registrar::new(endpoints::settings(&snap.config, &local.host, seed));
         Core {
+            local_b: local.clone(),
             local,
             router,
             ids: Ids::new(shard, seed),
@@ -222,7 +250,7 @@ impl Core {
             by_id: HashMap::new(),
             wheel: Wheel::new(now.ms),
             fired: Vec::new(),
-            outbox: Vec::new(),
+            outbox: Outbox::default(),
             cdrs: Vec::new(),
             stats: Stats::default(),
             metrics: Counters::new(),
@@ -409,7 +437,28 @@ impl Core {
 
     /// Datagrams to send, with destinations.
     pub fn poll_transmit(&mut self) -> std::vec::Drain<'_, (Bytes, SocketAddr)> {
-        self.outbox.drain(..)
+        self.outbox.main.drain(..)
+    }
+
+    /// Datagrams for the shard's own vendor socket (only with [`Core::with_vendor_port`]).
+    pub fn poll_transmit_vendor(&mut self) -> std::vec::Drain<'_, (Bytes, SocketAddr)> {
+        self.outbox.vendor.drain(..)
+    }
+
+    /// Vendor legs use this shard's own `port` in Via and Contact, and their
+    /// datagrams come out of [`Core::poll_transmit_vendor`].
+    pub fn with_vendor_port(mut self, port: u16) -> Self {
+        self.local_b.port = port;
+        self.outbox.split = true;
+        self
+    }
+
+    /// The Via/Contact address for a call's `side`.
+    fn local_for(&self, side: Side) -> &Local {
+        match side {
+            Side::A => &self.local,
+            Side::B(_) => &self.local_b,
+        }
     }
 
     /// Finished calls' records.
@@ -570,14 +619,20 @@ impl Core {
                 max_forwards: 70,
                 body: None,
             };
-            self.outbox.push((req.build(&self.local), peer));
+            // Our Call-ID, so our INVITE went to a vendor.
+            self.outbox.push_to(Side::B(0), (req.build(&self.local_b), peer));
         }
     }
 
     /// A stateless answer to a request.
     fn reply(&mut self, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
+        self.reply_on(Side::A, msg, peer, status);
+    }
+
+    /// A stateless answer to a request from a call's `side`.
+    fn reply_on(&mut self, side: Side, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
         let rsp = build::response(msg, status, build::reason(status), None, None, None);
-        self.outbox.push((rsp, peer));
+        self.outbox.push_to(side, (rsp, peer));
     }
 
     /// Runs `f` on a call taken out of its slot, then schedules it or removes it.

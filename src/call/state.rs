@@ -1,6 +1,7 @@
 //! The state of one B2BUA call: the A-leg (customer), its B-leg attempts
 //! (vendors), our own BYEs and in-dialog relays.
 
+use super::Outbox;
 use super::build::Local;
 use crate::cdr::Cdr;
 use crate::routing::decide::Candidate;
@@ -187,34 +188,35 @@ impl Call {
     }
 
     /// Every datagram the call's transactions want sent, with its destination.
-    pub fn flush(&mut self, out: &mut Vec<(Bytes, SocketAddr)>) {
+    pub fn flush(&mut self, out: &mut Outbox) {
         while let Some(d) = self.a.txn.poll_transmit() {
-            out.push((d, self.a.peer));
+            out.push_to(Side::A, (d, self.a.peer));
         }
-        for at in &mut self.attempts {
+        for (i, at) in self.attempts.iter_mut().enumerate() {
+            let side = Side::B(i as u16);
             while let Some(d) = at.txn.poll_transmit() {
-                out.push((d, at.peer));
+                out.push_to(side, (d, at.peer));
             }
             if let Some(c) = at.cancel.as_mut() {
                 while let Some(d) = c.poll_transmit() {
-                    out.push((d, at.peer));
+                    out.push_to(side, (d, at.peer));
                 }
             }
         }
-        let peers: Vec<SocketAddr> = self.byes.iter().map(|(s, _)| self.peer(*s)).collect();
-        for ((_, b), peer) in self.byes.iter_mut().zip(peers) {
-            while let Some(d) = b.poll_transmit() {
-                out.push((d, peer));
+        for k in 0..self.byes.len() {
+            let (side, peer) = (self.byes[k].0, self.peer(self.byes[k].0));
+            while let Some(d) = self.byes[k].1.poll_transmit() {
+                out.push_to(side, (d, peer));
             }
         }
-        let peers: Vec<(SocketAddr, SocketAddr)> =
-            self.relays.iter().map(|r| (self.peer(r.from), self.peer(r.to))).collect();
-        for (r, (back, forth)) in self.relays.iter_mut().zip(peers) {
-            while let Some(d) = r.server.poll_transmit() {
-                out.push((d, back));
+        for k in 0..self.relays.len() {
+            let (from, to) = (self.relays[k].from, self.relays[k].to);
+            let (back, forth) = (self.peer(from), self.peer(to));
+            while let Some(d) = self.relays[k].server.poll_transmit() {
+                out.push_to(from, (d, back));
             }
-            while let Some(d) = r.client.poll_transmit() {
-                out.push((d, forth));
+            while let Some(d) = self.relays[k].client.poll_transmit() {
+                out.push_to(to, (d, forth));
             }
         }
     }

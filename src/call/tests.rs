@@ -44,6 +44,8 @@ struct Bed {
     core: Core,
     now: Now,
     sent: Vec<(Bytes, SocketAddr)>,
+    /// What left by the shard's own vendor socket (`Core::with_vendor_port`).
+    sent_vendor: Vec<(Bytes, SocketAddr)>,
 }
 
 impl Bed {
@@ -70,12 +72,17 @@ impl Bed {
         if let Some(path) = cache {
             core = core.with_lrn_cache(Arc::new(crate::lrn::cache::LrnCache::open(path, 1024).unwrap()));
         }
-        Bed { core, now, sent: Vec::new() }
+        Bed { core, now, sent: Vec::new(), sent_vendor: Vec::new() }
     }
 
     fn feed(&mut self, text: &str, from: &str) {
         self.core.handle_datagram(&Bytes::from(text.to_owned()), from.parse().unwrap(), self.now);
+        self.collect();
+    }
+
+    fn collect(&mut self) {
         self.sent.extend(self.core.poll_transmit());
+        self.sent_vendor.extend(self.core.poll_transmit_vendor());
     }
 
     fn advance(&mut self, ms: u64) {
@@ -85,7 +92,7 @@ impl Bed {
             self.now.unix_ms += (step - self.now.ms) as i64;
             self.now.ms = step;
             self.core.handle_timeout(self.now);
-            self.sent.extend(self.core.poll_transmit());
+            self.collect();
         }
     }
 
@@ -332,6 +339,45 @@ fn callee_hangs_up() {
     assert_eq!(b.from().unwrap().tag, Some(our_tag.as_str()));
     assert_eq!(b.to().unwrap().tag, Some("at1"));
     assert_eq!(b.call_id().unwrap(), "a-6@x");
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
+}
+
+#[test]
+fn vendor_legs_leave_by_the_shards_own_port() {
+    let mut bed = Bed::new("");
+    bed.core = std::mem::replace(&mut bed.core, Bed::new("").core).with_vendor_port(5071);
+    bed.feed(&invite("a-v@x"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    assert!(bed.take(V1).is_empty(), "nothing to the vendor by the shared socket");
+    let vendor = |bed: &mut Bed| {
+        let mut main = std::mem::take(&mut bed.sent);
+        std::mem::swap(&mut bed.sent, &mut bed.sent_vendor);
+        let got = bed.take(V1);
+        assert!(bed.sent.is_empty(), "only vendor datagrams by the vendor socket: {:?}", bed.sent);
+        std::mem::swap(&mut bed.sent, &mut main);
+        got
+    };
+    let b_inv = vendor(&mut bed).remove(0);
+    let m = parsed(&b_inv);
+    assert_eq!(m.top_via().unwrap().port, Some(5071), "{b_inv}");
+    assert!(b_inv.contains("Contact: <sip:203.0.113.5:5071>"), "{b_inv}");
+    bed.feed(&answer(&b_inv, 200, "bt1", Some(SDP_B)), V1);
+    let ok = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(ok.contains("Contact: <sip:203.0.113.5:5060>"), "the caller sees the shared port: {ok}");
+    let our_tag = to_tag(&ok);
+    bed.feed(&a_request("ACK", "a-v@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    let ack = vendor(&mut bed);
+    assert!(ack.len() == 1 && ack[0].starts_with("ACK ") && ack[0].contains("203.0.113.5:5071"), "{ack:?}");
+    let bye = format!(
+        "BYE sip:x@203.0.113.5:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKv9\r\nMax-Forwards: 70\r\nFrom: <sip:x@198.51.100.1>;tag=bt1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+        m.header(HeaderName::From).unwrap().value_str().unwrap(),
+        m.call_id().unwrap()
+    );
+    bed.feed(&bye, V1);
+    let answered = vendor(&mut bed);
+    assert!(answered.len() == 1 && answered[0].starts_with("SIP/2.0 200"), "{answered:?}");
+    let bye_a = bed.take_one(CUSTOMER, "BYE ");
+    assert_eq!(parsed(&bye_a).top_via().unwrap().port, Some(5060), "{bye_a}");
     assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
 }
 
@@ -705,7 +751,12 @@ fn a_reload_during_a_lookup_keeps_the_calls_sources() {
     let router = Arc::new(Router::load(&dir.join("t.toml")).unwrap());
     let now = Now { ms: 1_000, unix_ms: 1_795_478_400_000 };
     let local = Local { host: "203.0.113.5".into(), port: 5060 };
-    let mut bed = Bed { core: Core::new(0, local, Arc::clone(&router), 42, now), now, sent: Vec::new() };
+    let mut bed = Bed {
+        core: Core::new(0, local, Arc::clone(&router), 42, now),
+        now,
+        sent: Vec::new(),
+        sent_vendor: Vec::new(),
+    };
     bed.feed(&invite("r-1@x"), CUSTOMER);
     bed.take_one(LRN_SERVER, "INVITE ");
     std::fs::write(dir.join("t.toml"), &cfg_b).unwrap();
