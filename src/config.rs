@@ -87,6 +87,9 @@ pub struct Server {
     pub pin_cores: bool,
     /// Explicit cores for the shards, in order.
     pub cores: Option<Vec<usize>>,
+    /// 0: off. Else shard i also binds `listen` address port `vendor_port_base + i`
+    /// and talks to vendors from it, so their answers reach the owner shard directly.
+    pub vendor_port_base: u16,
 }
 
 impl Default for Server {
@@ -97,6 +100,7 @@ impl Default for Server {
             shards: 0,
             pin_cores: true,
             cores: None,
+            vendor_port_base: 0,
         }
     }
 }

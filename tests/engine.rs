@@ -498,3 +498,80 @@ fn sighup_moves_registrations_to_the_new_config() {
     let after = seen.iter().position(|r| *r == ("alpha".to_owned(), 0)).expect("alpha removed");
     assert!(seen[after + 1..].iter().all(|(u, _)| u != "alpha"), "alpha stays removed: {seen:?}");
 }
+
+/// The next datagram on `sock` starting with `prefix` (others skipped), and its source.
+fn recv_starting(sock: &UdpSocket, prefix: &str) -> (String, SocketAddr) {
+    let mut buf = vec![0u8; 65_535];
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with(prefix) {
+                return (text, from);
+            }
+        }
+    }
+    panic!("no {prefix:?} within 3 s");
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.split("\r\n").find_map(|l| l.strip_prefix(name)).map_or("", str::trim)
+}
+
+#[test]
+fn vendor_legs_use_the_owner_shards_own_port() {
+    let base = (0..50)
+        .map(|_| free_port("127.0.0.1"))
+        .find(|&p| p < 65_000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok())
+        .expect("two free ports in a row");
+    let vendor_sock = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");
+    vendor_sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let v1 = Vendor { ip: "127.0.0.3", port: vendor_sock.local_addr().expect("addr").port() };
+    let extra = format!("vendor_port_base = {base}");
+    let sw = Switch::start_full("vendorports", &extra, "", &[v1], "", "");
+    let customer = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    customer.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let mut shards_seen = std::collections::HashSet::new();
+    for k in 0..6 {
+        let call_id = format!("vp-{k}");
+        customer.send_to(invite_text(&customer, &call_id, "INVITE").as_bytes(), sw.addr()).expect("send");
+        let (invite, from) = recv_starting(&vendor_sock, "INVITE ");
+        // From the owner shard's own port, which Via and Contact name too.
+        let shard = from.port().checked_sub(base).filter(|s| *s < 2).expect("a vendor port");
+        assert!(header(&invite, "Call-ID:").starts_with(&format!("tdm{shard}-")), "{invite}");
+        assert!(header(&invite, "Via:").contains(&format!("127.0.0.1:{}", from.port())), "{invite}");
+        assert_eq!(header(&invite, "Contact:"), format!("<sip:127.0.0.1:{}>", from.port()));
+        shards_seen.insert(shard);
+        let ok = reply_to(&invite, "200 OK").replace(
+            "Content-Length: 0\r\n",
+            &format!("Contact: <sip:gw@{}>\r\nContent-Length: 0\r\n", v1.ip),
+        );
+        vendor_sock.send_to(ok.as_bytes(), from).expect("200");
+        let (answer, _) = recv_starting(&customer, "SIP/2.0 200");
+        let to = answer.split("\r\n").find(|l| l.starts_with("To:")).expect("To").to_owned();
+        customer.send_to(ack_text(&customer, &call_id, &to).as_bytes(), sw.addr()).expect("ACK");
+        let (_, ack_from) = recv_starting(&vendor_sock, "ACK ");
+        assert_eq!(ack_from, from, "the ACK leaves by the same port");
+        // The callee hangs up, to our Contact: the answer comes back from that port.
+        let bye = format!(
+            "BYE sip:127.0.0.1:{} SIP/2.0\r\nVia: SIP/2.0/UDP {}:{};branch=z9hG4bK-vbye{k}\r\nMax-Forwards: 70\r\n\
+             From: {};tag=peer\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+            from.port(),
+            v1.ip,
+            v1.port,
+            header(&invite, "To:"),
+            header(&invite, "From:"),
+            header(&invite, "Call-ID:"),
+        );
+        vendor_sock.send_to(bye.as_bytes(), from).expect("BYE");
+        let (_, ok_from) = recv_starting(&vendor_sock, "SIP/2.0 200");
+        assert_eq!(ok_from, from, "the BYE's answer comes from the port it was sent to");
+        let (bye_a, _) = recv_starting(&customer, "BYE ");
+        customer.send_to(reply_to(&bye_a, "200 OK").as_bytes(), sw.addr()).expect("200 to BYE");
+    }
+    assert_eq!(shards_seen.len(), 2, "six calls over both shards");
+    let (status, cdrs) = sw.stop();
+    assert!(status.success());
+    assert_eq!(cdrs.len(), 6);
+    assert!(cdrs.iter().all(|r| r[col("hangup")] == "callee" && r[col("final_code")] == "200"), "{cdrs:?}");
+}

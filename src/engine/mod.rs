@@ -115,6 +115,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         port: cfg.server.listen.port(),
     };
     let lrn_cache = open_lrn_cache(cfg)?;
+    let vendor_ports = vendor_ports(cfg, shards)?;
     let clock = Clock::new();
     // One nonce key for every shard's registrar: a challenge from one shard is answered to another.
     let registrar_secret = secret();
@@ -151,6 +152,18 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         let seed = clock::unix_ms() as u64 ^ ((id as u64) << 48) ^ u64::from(std::process::id());
         let mut core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now())
             .with_registrar_secret(registrar_secret);
+        let vendor_io = match vendor_ports.map(|base| base + id as u16) {
+            Some(port) => {
+                let addr = SocketAddr::new(cfg.server.listen.ip(), port);
+                let mut io = UdpIo::bind(addr).map_err(io_err(format!("binding the vendor port {addr}")))?;
+                poll.registry()
+                    .register(io.source(), shard::VENDOR_SOCKET, Interest::READABLE)
+                    .map_err(io_err("registering the vendor socket"))?;
+                core = core.with_vendor_port(port);
+                Some(io)
+            }
+            None => None,
+        };
         if let Some(cache) = &lrn_cache {
             core = core.with_lrn_cache(Arc::clone(cache));
         }
@@ -166,6 +179,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
             id: id as u16,
             poll,
             io,
+            vendor_io,
             core,
             shared: Arc::clone(&shared),
             clock,
@@ -282,6 +296,27 @@ fn secret() -> u64 {
 }
 
 /// The shared LRN cache, when any LRN source is configured.
+/// `[server].vendor_port_base`: one port per shard, clear of the listening port.
+/// Returns the first port (shard i uses `base + i`), or `None` when off.
+fn vendor_ports(cfg: &crate::config::Config, shards: u16) -> Result<Option<u16>, EngineError> {
+    let base = cfg.server.vendor_port_base;
+    if base == 0 {
+        return Ok(None);
+    }
+    let last = u32::from(base) + u32::from(shards) - 1;
+    let listen = u32::from(cfg.server.listen.port());
+    if last > 65_535 || (u32::from(base)..=last).contains(&listen) {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "ports {base}-{last} ({shards} shards) must end by 65535 and leave out listen port {listen}"
+            ),
+        );
+        return Err(io_err("[server].vendor_port_base")(e));
+    }
+    Ok(Some(base))
+}
+
 fn open_lrn_cache(cfg: &crate::config::Config) -> Result<Option<Arc<LrnCache>>, EngineError> {
     if cfg.lrn.source.is_empty() {
         return Ok(None);

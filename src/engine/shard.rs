@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// The socket's token.
 pub const SOCKET: Token = Token(0);
+/// The shard's own vendor socket (`[server].vendor_port_base`).
+pub const VENDOR_SOCKET: Token = Token(2);
 /// The waker's token (handoffs, shutdown).
 pub const WAKER: Token = Token(1);
 /// Batches read per wakeup before timers and handoffs get their turn.
@@ -32,6 +34,8 @@ pub struct Shard<I: PacketIo> {
     pub poll: Poll,
     /// Its socket (or another backend).
     pub io: I,
+    /// Its own vendor socket, when `[server].vendor_port_base` is set.
+    pub vendor_io: Option<I>,
     /// Its calls.
     pub core: Core,
     /// State shared by every shard.
@@ -88,7 +92,8 @@ impl<I: PacketIo> Shard<I> {
         let mut shutdown = crate::shutdown::Drain::default();
         // The socket may hold datagrams not yet read (edge-triggered poll: only
         // a new arrival raises a new event).
-        let mut rx_more = true;
+        // Per socket: the shared one, the vendor one.
+        let mut rx_more = [true, self.vendor_io.is_some()];
         loop {
             let now = self.clock.now();
             let timeout = self
@@ -101,7 +106,7 @@ impl<I: PacketIo> Shard<I> {
             // `asleep` and wakes us, or we see its handoff here and do not block.
             fence(Ordering::SeqCst);
             // Datagrams left in the socket raise no new edge: do not block on them.
-            let timeout = if rx_more || !self.shared.queues[usize::from(self.id)].is_empty() {
+            let timeout = if rx_more.contains(&true) || !self.shared.queues[usize::from(self.id)].is_empty() {
                 Duration::ZERO
             } else {
                 timeout.min(MAX_SLEEP)
@@ -114,8 +119,11 @@ impl<I: PacketIo> Shard<I> {
                 return Err(e);
             }
             let now = self.clock.now();
-            if rx_more || events.iter().any(|e| e.token() == SOCKET && e.is_readable()) {
-                rx_more = self.receive(&mut batch, &mut handoffs, &mut invites_in, &mut report, now)?;
+            for (i, token) in [SOCKET, VENDOR_SOCKET].into_iter().enumerate() {
+                if rx_more[i] || events.iter().any(|e| e.token() == token && e.is_readable()) {
+                    rx_more[i] =
+                        self.receive(token, &mut batch, &mut handoffs, &mut invites_in, &mut report, now)?;
+                }
             }
             self.drain_control(&report);
             self.drain_handoffs(&mut invites_in, now);
@@ -138,8 +146,10 @@ impl<I: PacketIo> Shard<I> {
         Ok(report)
     }
 
+    /// Reads the socket `token` names; `Ok(true)` when it may hold more.
     fn receive(
         &mut self,
+        token: Token,
         batch: &mut RxBatch,
         handoffs: &mut [Vec<Handoff>],
         invites_in: &mut Vec<Instant>,
@@ -149,7 +159,9 @@ impl<I: PacketIo> Shard<I> {
         let shards = handoffs.len() as u16;
         for _ in 0..RX_BATCHES_PER_TURN {
             batch.datagrams.clear();
-            let got = self.io.recv_batch(batch, super::io::udp::BATCH)?;
+            let io = if token == VENDOR_SOCKET { self.vendor_io.as_mut() } else { Some(&mut self.io) };
+            let Some(io) = io else { return Ok(false) };
+            let got = io.recv_batch(batch, super::io::udp::BATCH)?;
             if got == 0 {
                 return Ok(false);
             }
@@ -221,7 +233,7 @@ impl<I: PacketIo> Shard<I> {
             core: self.core.metrics(self.clock.now()),
             handoffs_out: report.handoffs_out,
             handoffs_dropped: report.handoffs_dropped,
-            send_pending: self.io.pending() as u64,
+            send_pending: (self.io.pending() + self.vendor_io.as_ref().map_or(0, PacketIo::pending)) as u64,
             routing_latency_us: report.invite_latency_us.clone(),
         }
     }
@@ -246,10 +258,10 @@ impl<I: PacketIo> Shard<I> {
         // Before the send: a peer that gets our 200 to its REGISTER may call at once.
         self.share_registrar_events();
         let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit().collect();
-        if !out.is_empty() || self.io.pending() > 0 {
-            self.io.send_batch(&out)?;
-            let want = self.io.pending() > 0;
-            self.io.want_writable(self.poll.registry(), SOCKET, want)?;
+        send(&mut self.io, &out, &self.poll, SOCKET)?;
+        if let Some(io) = self.vendor_io.as_mut() {
+            let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit_vendor().collect();
+            send(io, &out, &self.poll, VENDOR_SOCKET)?;
         }
         for cdr in self.core.poll_cdr() {
             self.cdrs.send(cdr);
@@ -277,6 +289,16 @@ impl<I: PacketIo> Shard<I> {
             }
         }
     }
+}
+
+/// Sends `out` (and anything the socket refused before); watches for room when some is left.
+fn send<I: PacketIo>(io: &mut I, out: &[(Bytes, SocketAddr)], poll: &Poll, token: Token) -> io::Result<()> {
+    if !out.is_empty() || io.pending() > 0 {
+        io.send_batch(out)?;
+        let want = io.pending() > 0;
+        io.want_writable(poll.registry(), token, want)?;
+    }
+    Ok(())
 }
 
 /// One log line per registration state change.

@@ -41,6 +41,18 @@ impl Switch {
 
     /// Like `start`, with `gateway_extra` in every `[[routing_gateway]]` and `tail` at the end.
     pub fn start_with(name: &str, sip: &str, vendors: &[Vendor], gateway_extra: &str, tail: &str) -> Switch {
+        Switch::start_full(name, "", sip, vendors, gateway_extra, tail)
+    }
+
+    /// Like `start_with`, with `server_extra` lines in `[server]`.
+    pub fn start_full(
+        name: &str,
+        server_extra: &str,
+        sip: &str,
+        vendors: &[Vendor],
+        gateway_extra: &str,
+        tail: &str,
+    ) -> Switch {
         let dir = std::env::temp_dir().join(format!("tandem-engine-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("tmp dir");
@@ -49,7 +61,7 @@ impl Switch {
         let port = free_port("127.0.0.1");
         let metrics = free_tcp_port();
         let mut cfg = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nshards = 2\npin_cores = false\n\n[sip]\n{sip}\n\n[cdr]\ndir = \"cdr\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nshards = 2\npin_cores = false\n{server_extra}\n\n[sip]\n{sip}\n\n[cdr]\ndir = \"cdr\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n\n\
              [[mapping_gateway]]\nname = \"cust\"\naddresses = [\"{CUSTOMER_IP}\"]\nrate_deck = \"cust.csv\"\n"
         );
         for (i, v) in vendors.iter().enumerate() {
