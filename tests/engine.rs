@@ -520,9 +520,12 @@ fn header<'a>(msg: &'a str, name: &str) -> &'a str {
 
 #[test]
 fn vendor_legs_use_the_owner_shards_own_port() {
-    let base = (0..50)
-        .map(|_| free_port("127.0.0.1"))
-        .find(|&p| p < 65_000 && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok())
+    // Below Linux's ephemeral range (32768 and up), where free_port finds the
+    // listen port and the other tests' sockets: nothing else here binds these.
+    let start = 21_000 + (std::process::id() % 5_000) as u16 * 2;
+    let base = (start..32_000)
+        .step_by(2)
+        .find(|&p| UdpSocket::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok())
         .expect("two free ports in a row");
     let vendor_sock = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");
     vendor_sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");

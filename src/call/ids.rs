@@ -19,6 +19,11 @@ pub fn owner(call_id: &[u8], shards: u16) -> u16 {
     (fnv1a(call_id) % u64::from(shards)) as u16
 }
 
+/// Whether tandem minted this Call-ID (it then names one of our vendor legs).
+pub fn is_ours(call_id: &str) -> bool {
+    encoded_shard(call_id.as_bytes()).is_some()
+}
+
 fn encoded_shard(call_id: &[u8]) -> Option<u16> {
     let rest = call_id.strip_prefix(PREFIX)?;
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();

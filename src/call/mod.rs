@@ -594,7 +594,7 @@ impl Core {
     /// that nobody pays for.
     fn stray_response(&mut self, msg: &sip::Message<'_>, peer: SocketAddr) {
         self.stats.stray_responses += 1;
-        let ours = msg.call_id().is_ok_and(|id| id.starts_with("tdm"));
+        let ours = msg.call_id().is_ok_and(ids::is_ours);
         let is_invite_2xx = msg.cseq().is_ok_and(|c| c.method == Method::Invite)
             && msg.status().is_some_and(|s| (200..300).contains(&s));
         if !(ours && is_invite_2xx) {
@@ -624,9 +624,12 @@ impl Core {
         }
     }
 
-    /// A stateless answer to a request.
+    /// A stateless answer to a request. Our own Call-IDs are on vendor legs
+    /// only, so such a request came from a vendor (e.g. a BYE for a call that
+    /// has ended): it is answered from the vendor side.
     fn reply(&mut self, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
-        self.reply_on(Side::A, msg, peer, status);
+        let ours = msg.call_id().is_ok_and(ids::is_ours);
+        self.reply_on(if ours { Side::B(0) } else { Side::A }, msg, peer, status);
     }
 
     /// A stateless answer to a request from a call's `side`.

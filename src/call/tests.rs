@@ -104,6 +104,13 @@ impl Bed {
         mine.into_iter().map(|(b, _)| String::from_utf8(b.to_vec()).unwrap()).collect()
     }
 
+    /// Takes what left by the vendor socket, all of which must be for `to`.
+    fn take_vendor(&mut self, to: &str) -> Vec<String> {
+        let to: SocketAddr = to.parse().unwrap();
+        assert!(self.sent_vendor.iter().all(|(_, p)| *p == to), "not for {to}: {:?}", self.sent_vendor);
+        self.sent_vendor.drain(..).map(|(b, _)| String::from_utf8(b.to_vec()).unwrap()).collect()
+    }
+
     fn take_one(&mut self, to: &str, start: &str) -> String {
         let got = self.take(to);
         let hits: Vec<&String> = got.iter().filter(|m| m.starts_with(start)).collect();
@@ -349,15 +356,7 @@ fn vendor_legs_leave_by_the_shards_own_port() {
     bed.feed(&invite("a-v@x"), CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 100");
     assert!(bed.take(V1).is_empty(), "nothing to the vendor by the shared socket");
-    let vendor = |bed: &mut Bed| {
-        let mut main = std::mem::take(&mut bed.sent);
-        std::mem::swap(&mut bed.sent, &mut bed.sent_vendor);
-        let got = bed.take(V1);
-        assert!(bed.sent.is_empty(), "only vendor datagrams by the vendor socket: {:?}", bed.sent);
-        std::mem::swap(&mut bed.sent, &mut main);
-        got
-    };
-    let b_inv = vendor(&mut bed).remove(0);
+    let b_inv = bed.take_vendor(V1).remove(0);
     let m = parsed(&b_inv);
     assert_eq!(m.top_via().unwrap().port, Some(5071), "{b_inv}");
     assert!(b_inv.contains("Contact: <sip:203.0.113.5:5071>"), "{b_inv}");
@@ -366,7 +365,7 @@ fn vendor_legs_leave_by_the_shards_own_port() {
     assert!(ok.contains("Contact: <sip:203.0.113.5:5060>"), "the caller sees the shared port: {ok}");
     let our_tag = to_tag(&ok);
     bed.feed(&a_request("ACK", "a-v@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
-    let ack = vendor(&mut bed);
+    let ack = bed.take_vendor(V1);
     assert!(ack.len() == 1 && ack[0].starts_with("ACK ") && ack[0].contains("203.0.113.5:5071"), "{ack:?}");
     let bye = format!(
         "BYE sip:x@203.0.113.5:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKv9\r\nMax-Forwards: 70\r\nFrom: <sip:x@198.51.100.1>;tag=bt1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
@@ -374,11 +373,40 @@ fn vendor_legs_leave_by_the_shards_own_port() {
         m.call_id().unwrap()
     );
     bed.feed(&bye, V1);
-    let answered = vendor(&mut bed);
+    let answered = bed.take_vendor(V1);
     assert!(answered.len() == 1 && answered[0].starts_with("SIP/2.0 200"), "{answered:?}");
     let bye_a = bed.take_one(CUSTOMER, "BYE ");
     assert_eq!(parsed(&bye_a).top_via().unwrap().port, Some(5060), "{bye_a}");
     assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
+}
+
+#[test]
+fn vendor_port_carries_retransmissions_cancel_and_the_ack_of_a_failure() {
+    let mut bed = Bed::new("");
+    bed.core = std::mem::replace(&mut bed.core, Bed::new("").core).with_vendor_port(5071);
+    bed.feed(&invite("a-vc@x"), CUSTOMER);
+    let b1 = bed.take_vendor(V1).remove(0);
+    bed.advance(600); // timer A
+    let again = bed.take_vendor(V1);
+    assert!(again.len() == 1 && again[0] == b1, "the INVITE is retransmitted by the vendor port");
+    bed.feed(&answer(&b1, 180, "r1", None), V1);
+    bed.feed(&a_request("CANCEL", "a-vc@x", 10, "z9hG4bKa1", None), CUSTOMER);
+    let to_a = bed.take(CUSTOMER);
+    assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 200") && m.contains("CANCEL")), "{to_a:?}");
+    assert!(bed.take(V1).is_empty(), "nothing to the vendor by the shared socket");
+    let c = bed.take_vendor(V1).remove(0);
+    assert!(c.starts_with("CANCEL ") && parsed(&c).top_via().unwrap().port == Some(5071), "{c}");
+    bed.feed(&answer(&b1, 487, "r1", None), V1);
+    let ack = bed.take_vendor(V1);
+    assert!(ack.len() == 1 && ack[0].starts_with("ACK "), "{ack:?}");
+    assert_eq!(parsed(&ack[0]).top_via().unwrap().port, Some(5071));
+    // A BYE for a call that has ended, to our Call-ID: the 481 leaves by the vendor port too.
+    let stale = b1.replacen("INVITE", "BYE", 1).replace("CSeq: 1 INVITE", "CSeq: 2 BYE");
+    bed.advance(40_000);
+    bed.take_vendor(V1);
+    bed.feed(&stale, V1);
+    let r = bed.take_vendor(V1);
+    assert!(r.len() == 1 && r[0].starts_with("SIP/2.0 481"), "{r:?}");
 }
 
 #[test]

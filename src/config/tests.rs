@@ -154,6 +154,12 @@ fn registering_customers_and_realm_are_checked() {
     assert_eq!((e.line, e.key.as_str()), (2, "sip.realm"));
     let e = &errs("[sip]\nendpoint_register_min_expires = 600\nendpoint_register_max_expires = 60\n")[0];
     assert_eq!((e.line, e.key.as_str()), (2, "sip.endpoint_register_min_expires"));
+    let server = "[server]\nlisten = \"127.0.0.1:5060\"\nshards = 2\nvendor_port_base = ";
+    let e = &errs(&format!("{server}5059\n"))[0];
+    assert_eq!((e.line, e.key.as_str()), (4, "server.vendor_port_base"));
+    assert!(e.message.contains("5059-5060") && e.message.contains("listen port 5060"), "{}", e.message);
+    assert!(errs(&format!("{server}65535\n"))[0].message.contains("65535-65536"));
+    assert!(parse(&format!("{server}5061\n"), Path::new("/t.toml")).is_ok());
 }
 
 #[test]

@@ -155,7 +155,8 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         let vendor_io = match vendor_ports.map(|base| base + id as u16) {
             Some(port) => {
                 let addr = SocketAddr::new(cfg.server.listen.ip(), port);
-                let mut io = UdpIo::bind(addr).map_err(io_err(format!("binding the vendor port {addr}")))?;
+                let mut io =
+                    UdpIo::bind_own(addr).map_err(io_err(format!("binding the vendor port {addr}")))?;
                 poll.registry()
                     .register(io.source(), shard::VENDOR_SOCKET, Interest::READABLE)
                     .map_err(io_err("registering the vendor socket"))?;
@@ -295,7 +296,6 @@ fn secret() -> u64 {
     }
 }
 
-/// The shared LRN cache, when any LRN source is configured.
 /// `[server].vendor_port_base`: one port per shard, clear of the listening port.
 /// Returns the first port (shard i uses `base + i`), or `None` when off.
 fn vendor_ports(cfg: &crate::config::Config, shards: u16) -> Result<Option<u16>, EngineError> {
@@ -317,6 +317,7 @@ fn vendor_ports(cfg: &crate::config::Config, shards: u16) -> Result<Option<u16>,
     Ok(Some(base))
 }
 
+/// The shared LRN cache, when any LRN source is configured.
 fn open_lrn_cache(cfg: &crate::config::Config) -> Result<Option<Arc<LrnCache>>, EngineError> {
     if cfg.lrn.source.is_empty() {
         return Ok(None);

@@ -35,9 +35,21 @@ pub struct UdpIo {
 impl UdpIo {
     /// Binds `addr` with SO_REUSEPORT so every shard can bind the same port.
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        Self::bind_with(addr, true)
+    }
+
+    /// Binds `addr` for this socket alone: another process on the port is an
+    /// error at start, not a silent split of the traffic (a shard's vendor port).
+    pub fn bind_own(addr: SocketAddr) -> io::Result<Self> {
+        Self::bind_with(addr, false)
+    }
+
+    fn bind_with(addr: SocketAddr, shared: bool) -> io::Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
+        if shared {
+            socket.set_reuse_address(true)?;
+            socket.set_reuse_port(true)?;
+        }
         socket.set_nonblocking(true)?;
         // Best effort: the kernel caps these at net.core.{r,w}mem_max (see tuning/sysctl.conf).
         let _ = socket.set_recv_buffer_size(8 << 20);
