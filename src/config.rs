@@ -92,6 +92,22 @@ pub struct Server {
     pub vendor_port_base: u16,
 }
 
+impl Server {
+    /// The first vendor port (shard i uses `vendor_port_base + i`), `None` when
+    /// off, or why `shards` ports from `vendor_port_base` do not fit.
+    pub fn vendor_ports(&self, shards: usize) -> Result<Option<u16>, String> {
+        let (base, listen) = (u32::from(self.vendor_port_base), u32::from(self.listen.port()));
+        let last = base + shards.max(1) as u32 - 1;
+        match base {
+            0 => Ok(None),
+            _ if last <= 65_535 && !(base..=last).contains(&listen) => Ok(Some(self.vendor_port_base)),
+            _ => Err(format!(
+                "ports {base}-{last} (one per shard) must end by 65535 and leave out the listen port {listen}"
+            )),
+        }
+    }
+}
+
 impl Default for Server {
     fn default() -> Self {
         Server {

@@ -180,17 +180,10 @@ impl<'a> Checker<'a> {
     /// `[server].vendor_port_base`: one port per shard (at least one when
     /// `shards = 0`, which the host decides), all clear of the listen port.
     fn vendor_ports(&mut self, cfg: &Config) {
-        let (base, listen) = (u32::from(cfg.server.vendor_port_base), u32::from(cfg.server.listen.port()));
-        let last = base + cfg.server.shards.max(1) as u32 - 1;
-        if base == 0 || (last <= 65_535 && !(base..=last).contains(&listen)) {
-            return;
-        }
+        let Err(why) = cfg.server.vendor_ports(cfg.server.shards) else { return };
         let (line, key) =
             self.src.find("vendor_port_base").map_or_else(|| (0, String::new()), |o| at(self.src, o));
-        let message = format!(
-            "server.vendor_port_base: ports {base}-{last} (one per shard) must end by 65535 and leave out \
-             the listen port {listen}"
-        );
+        let message = format!("server.vendor_port_base: {why}");
         self.errors.push(ConfigError { file: self.file.to_path_buf(), line, key, message });
     }
 

@@ -115,7 +115,10 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         port: cfg.server.listen.port(),
     };
     let lrn_cache = open_lrn_cache(cfg)?;
-    let vendor_ports = vendor_ports(cfg, shards)?;
+    // `tandem check` knows the shard count only when it is set; here it is known.
+    let vendor_ports = cfg.server.vendor_ports(usize::from(shards)).map_err(|why| {
+        io_err("[server].vendor_port_base")(std::io::Error::new(std::io::ErrorKind::InvalidInput, why))
+    })?;
     let clock = Clock::new();
     // One nonce key for every shard's registrar: a challenge from one shard is answered to another.
     let registrar_secret = secret();
@@ -294,27 +297,6 @@ fn secret() -> u64 {
         Ok(()) => u64::from_le_bytes(bytes) ^ h.finish(),
         Err(_) => h.finish(),
     }
-}
-
-/// `[server].vendor_port_base`: one port per shard, clear of the listening port.
-/// Returns the first port (shard i uses `base + i`), or `None` when off.
-fn vendor_ports(cfg: &crate::config::Config, shards: u16) -> Result<Option<u16>, EngineError> {
-    let base = cfg.server.vendor_port_base;
-    if base == 0 {
-        return Ok(None);
-    }
-    let last = u32::from(base) + u32::from(shards) - 1;
-    let listen = u32::from(cfg.server.listen.port());
-    if last > 65_535 || (u32::from(base)..=last).contains(&listen) {
-        let e = std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "ports {base}-{last} ({shards} shards) must end by 65535 and leave out listen port {listen}"
-            ),
-        );
-        return Err(io_err("[server].vendor_port_base")(e));
-    }
-    Ok(Some(base))
 }
 
 /// The shared LRN cache, when any LRN source is configured.
