@@ -181,8 +181,7 @@ impl LrnCache {
                 slot.lrn.load(Ordering::Relaxed),
                 slot.expires.load(Ordering::Relaxed),
             );
-            fence(Ordering::Acquire);
-            let (flags, lrn, expires) = if before & 1 == 0 && slot.seq.load(Ordering::Relaxed) == before {
+            let (flags, lrn, expires) = if unchanged(slot, before) {
                 fields
             } else {
                 match read_contended(slot)? {
@@ -261,11 +260,18 @@ fn at(n: usize, home: usize, i: usize) -> usize {
 fn read(slot: &Slot) -> Option<(u64, u32, u64, u32)> {
     let before = slot.seq.load(Ordering::Acquire);
     let copy = copy(slot);
-    fence(Ordering::Acquire);
-    if before & 1 == 0 && slot.seq.load(Ordering::Relaxed) == before {
+    if unchanged(slot, before) {
         return Some(copy);
     }
     read_contended(slot)
+}
+
+/// After reading a slot's fields: no writer was inside when the counter read
+/// `before`, and none has been since, so the fields are one consistent entry.
+#[inline(always)]
+fn unchanged(slot: &Slot, before: u32) -> bool {
+    fence(Ordering::Acquire);
+    before & 1 == 0 && slot.seq.load(Ordering::Relaxed) == before
 }
 
 /// `read` when a writer was inside: spin and retry.
@@ -279,8 +285,7 @@ fn read_contended(slot: &Slot) -> Option<(u64, u32, u64, u32)> {
             continue;
         }
         let copy = copy(slot);
-        fence(Ordering::Acquire);
-        if slot.seq.load(Ordering::Relaxed) == before {
+        if unchanged(slot, before) {
             return Some(copy);
         }
     }
