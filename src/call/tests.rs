@@ -75,6 +75,12 @@ impl Bed {
         Bed { core, now, sent: Vec::new(), sent_vendor: Vec::new() }
     }
 
+    /// The same bed with vendor legs on the shard's own `port`.
+    fn with_vendor_port(mut self, port: u16) -> Bed {
+        self.core = self.core.with_vendor_port(port);
+        self
+    }
+
     fn feed(&mut self, text: &str, from: &str) {
         self.core.handle_datagram(&Bytes::from(text.to_owned()), from.parse().unwrap(), self.now);
         self.collect();
@@ -351,8 +357,7 @@ fn callee_hangs_up() {
 
 #[test]
 fn vendor_legs_leave_by_the_shards_own_port() {
-    let mut bed = Bed::new("");
-    bed.core = std::mem::replace(&mut bed.core, Bed::new("").core).with_vendor_port(5071);
+    let mut bed = Bed::new("").with_vendor_port(5071);
     bed.feed(&invite("a-v@x"), CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 100");
     assert!(bed.take(V1).is_empty(), "nothing to the vendor by the shared socket");
@@ -382,8 +387,7 @@ fn vendor_legs_leave_by_the_shards_own_port() {
 
 #[test]
 fn vendor_port_carries_retransmissions_cancel_and_the_ack_of_a_failure() {
-    let mut bed = Bed::new("");
-    bed.core = std::mem::replace(&mut bed.core, Bed::new("").core).with_vendor_port(5071);
+    let mut bed = Bed::new("").with_vendor_port(5071);
     bed.feed(&invite("a-vc@x"), CUSTOMER);
     let b1 = bed.take_vendor(V1).remove(0);
     bed.advance(600); // timer A
