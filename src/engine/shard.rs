@@ -90,9 +90,8 @@ impl<I: PacketIo> Shard<I> {
         let mut report = Report::new(self.id);
         let mut invites_in: Vec<Instant> = Vec::new();
         let mut shutdown = crate::shutdown::Drain::default();
-        // The socket may hold datagrams not yet read (edge-triggered poll: only
-        // a new arrival raises a new event).
-        // Per socket: the shared one, the vendor one.
+        // Per socket (shared, vendor): it may hold datagrams not yet read, and the
+        // poll is edge-triggered, so only a new arrival would raise a new event.
         let mut rx_more = [true, self.vendor_io.is_some()];
         loop {
             let now = self.clock.now();
