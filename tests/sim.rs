@@ -563,6 +563,7 @@ fn ten_thousand_calls_over_a_lossy_network_on_three_shards() {
     // Nothing left behind in any shard.
     for (i, core) in cores.iter().enumerate() {
         assert_eq!(core.held_calls(), 0, "shard {i} still holds calls");
+        assert_eq!(core.ended_call_ids(), 0, "shard {i} still holds ended calls' Call-IDs");
     }
     // Outcomes match the plans for the great majority (loss can turn a few into timeouts).
     let expected = |c: &UacCall| {

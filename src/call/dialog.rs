@@ -64,12 +64,11 @@ impl Core {
     }
 
     fn on_cancel(&mut self, call: &mut Call, msg: &Message<'_>, peer: SocketAddr, now: Now) {
-        let branch = msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default();
+        let branch = top_branch(msg);
         if branch != call.a.branch {
             return self.reply(msg, peer, 481);
         }
         self.reply(msg, peer, 200);
-        call.absorb_until = Some(now.ms + crate::txn::TIMEOUT_64T1);
         if call.phase == Phase::Hunting {
             self.cancel_hunt(call, now);
             self.fail(call, 487, HangUp::Caller, now);
@@ -90,9 +89,29 @@ impl Core {
         release_attempt(&call.snap, att);
     }
 
+    /// A request in the dialog of a call that has ended (RFC 3261 §17.2.2,
+    /// §9.2): a retransmitted BYE, or a CANCEL of the INVITE, gets 200
+    /// again; an ACK or the INVITE itself again is absorbed; anything else
+    /// gets 481, as the dialog is gone.
+    pub(super) fn after_end(
+        &mut self,
+        side: Side,
+        branch_matches: bool,
+        msg: &sip::Message<'_>,
+        peer: SocketAddr,
+    ) {
+        let has_to_tag = msg.to().is_ok_and(|t| t.tag.is_some());
+        match msg.method() {
+            Some(Method::Ack) => {}
+            Some(Method::Invite) if side == Side::A && !has_to_tag => self.stats.retransmissions += 1,
+            Some(Method::Bye) => self.reply_on(side, msg, peer, 200),
+            Some(Method::Cancel) if side == Side::A && branch_matches => self.reply_on(side, msg, peer, 200),
+            _ => self.reply_on(side, msg, peer, 481),
+        }
+    }
+
     fn on_bye(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr, now: Now) {
         self.reply_on(side, msg, peer, 200);
-        call.absorb_until = Some(now.ms + crate::txn::TIMEOUT_64T1);
         match call.phase {
             Phase::Answered if side == Side::A => {
                 let b = Side::B(call.answered.unwrap_or(0) as u16);
@@ -139,7 +158,7 @@ impl Core {
         peer: SocketAddr,
         now: Now,
     ) {
-        let branch = msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default();
+        let branch = top_branch(msg);
         if let Some(r) = call.relays.iter_mut().find(|r| r.from == side && in_branch(&r.request, branch)) {
             r.server.handle_retransmission();
             self.stats.retransmissions += 1;
@@ -298,7 +317,7 @@ impl Side {
     }
 }
 
-fn top_branch<'m>(msg: &Message<'m>) -> &'m str {
+pub(super) fn top_branch<'m>(msg: &Message<'m>) -> &'m str {
     msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default()
 }
 

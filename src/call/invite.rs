@@ -131,7 +131,6 @@ impl Core {
             invite_deadline: None,
             ring_deadline: None,
             linger_until: None,
-            absorb_until: None,
             byes: Vec::new(),
             relays: Vec::new(),
             cdr,
@@ -379,7 +378,7 @@ impl Core {
         call.phase = Phase::Ended;
         (call.invite_deadline, call.ring_deadline) = (None, None);
         call.linger_until = Some(now.ms + LINGER_MS);
-        // A call lingers up to 32 s (timer J): keep only what its transactions
+        // Until its transactions only absorb (then tombs.rs takes over), keep only what they
         // hold, not the offer, the routing plan or the INVITE it was built from.
         (call.a.invite, call.a.body, call.candidates) = (Bytes::new(), None, Vec::new());
         for att in &mut call.attempts {

@@ -13,6 +13,7 @@ mod invite;
 pub mod lrn;
 mod options;
 mod state;
+mod tombs;
 
 use crate::cdr::Cdr;
 use crate::lrn::cache::LrnCache;
@@ -206,6 +207,8 @@ pub struct Core {
     generations: Vec<u32>,
     free: Vec<u32>,
     by_id: HashMap<Box<str>, (u32, Side)>,
+    /// Call-IDs of ended calls, for timer J.
+    tombs: tombs::Tombs,
     wheel: Wheel<TimerKey>,
     fired: Vec<TimerKey>,
     outbox: Outbox,
@@ -248,6 +251,7 @@ impl Core {
             generations: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),
+            tombs: tombs::Tombs::default(),
             wheel: Wheel::new(now.ms),
             fired: Vec::new(),
             outbox: Outbox::default(),
@@ -435,6 +439,11 @@ impl Core {
         self.calls.iter().flatten().count()
     }
 
+    /// Call-IDs of ended calls kept for timer J (two per call with one vendor leg).
+    pub fn ended_call_ids(&self) -> usize {
+        self.tombs.len()
+    }
+
     /// Datagrams to send, with destinations.
     pub fn poll_transmit(&mut self) -> std::vec::Drain<'_, (Bytes, SocketAddr)> {
         self.outbox.main.drain(..)
@@ -468,7 +477,7 @@ impl Core {
 
     /// When [`Core::handle_timeout`] next has work (ms).
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.wheel.next_deadline()
+        crate::txn::earliest(self.wheel.next_deadline(), self.tombs.next_expiry())
     }
 
     /// Stop taking calls: new INVITEs get 503 (graceful shutdown).
@@ -512,6 +521,7 @@ impl Core {
     pub fn handle_timeout(&mut self, now: Now) {
         let mut fired = std::mem::take(&mut self.fired);
         self.wheel.expire(now.ms, &mut fired);
+        self.tombs.expire(now.ms);
         for key in fired.drain(..) {
             match key {
                 TimerKey::Call(slot, generation)
@@ -554,6 +564,10 @@ impl Core {
             self.with_call(slot, now, |core, call| core.in_dialog(call, side, msg, data, peer, now));
             return;
         }
+        if let Some(tomb) = self.tombs.get(call_id) {
+            let (side, invite_branch) = (tomb.side, tomb.branch.as_ref() == dialog::top_branch(msg));
+            return self.after_end(side, invite_branch, msg, peer);
+        }
         let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
         match msg.method() {
             Some(Method::Invite) if !has_to_tag => self.new_call(msg, data, peer, now),
@@ -585,7 +599,13 @@ impl Core {
             Some(&(slot, Side::A)) => {
                 self.with_call(slot, now, |core, call| core.a_response(call, msg, now));
             }
-            None => self.stray_response(msg, peer),
+            None => match self.tombs.get(call_id) {
+                Some(tomb) => {
+                    let (side, ack) = (tomb.side, tomb.ack.clone());
+                    self.response_after_end(side, ack, msg, peer);
+                }
+                None => self.stray_response(msg, peer),
+            },
         }
     }
 
@@ -624,6 +644,28 @@ impl Core {
         }
     }
 
+    /// A response for a call that has ended. A vendor that did not get our
+    /// ACK for its failure answer sends it again: it gets the ACK again
+    /// (timer D). A 2xx is a late answer nobody pays for: ACK and BYE.
+    /// Anything else repeats what the call already had.
+    fn response_after_end(
+        &mut self,
+        side: Side,
+        ack: Option<(Bytes, SocketAddr)>,
+        msg: &sip::Message<'_>,
+        peer: SocketAddr,
+    ) {
+        let status = msg.status().unwrap_or(0);
+        if !msg.cseq().is_ok_and(|c| c.method == Method::Invite) || status < 200 {
+            return;
+        }
+        match ack {
+            Some(ack) if status >= 300 => self.outbox.push_to(side, ack),
+            _ if status < 300 => self.stray_response(msg, peer),
+            _ => {}
+        }
+    }
+
     /// A stateless answer to a request. Our own Call-IDs are on vendor legs
     /// only, so such a request came from a vendor (e.g. a BYE for a call that
     /// has ended): it is answered from the vendor side.
@@ -644,8 +686,8 @@ impl Core {
         f(self, &mut call);
         call.flush(&mut self.outbox);
         call.prune();
-        if call.removable(now.ms) {
-            self.remove(slot, call);
+        if call.finished(now.ms) {
+            self.remove(slot, call, now);
             return;
         }
         if let Some(t) = call.next_deadline()
@@ -676,10 +718,22 @@ impl Core {
         slot
     }
 
-    fn remove(&mut self, slot: u32, call: Box<Call>) {
+    /// Frees the call's slot; until its linger time is up, its Call-IDs
+    /// stay behind as tombs.
+    fn remove(&mut self, slot: u32, call: Box<Call>, now: Now) {
+        let until = call.linger_until.filter(|&t| t > now.ms);
         self.by_id.remove(call.a.call_id.as_str());
-        for at in &call.attempts {
+        if let Some(until) = until {
+            let branch = call.a.branch.as_str().into();
+            self.tombs.lay(&call.a.call_id, tombs::Tomb { side: Side::A, branch, ack: None }, until);
+        }
+        for (i, at) in call.attempts.iter().enumerate() {
             self.by_id.remove(at.call_id.as_str());
+            if let Some(until) = until {
+                let ack = at.txn.pending_ack().map(|a| (a.clone(), at.peer));
+                let tomb = tombs::Tomb { side: Side::B(i as u16), branch: Box::default(), ack };
+                self.tombs.lay(&at.call_id, tomb, until);
+            }
         }
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);
         self.free.push(slot);

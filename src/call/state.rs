@@ -116,10 +116,9 @@ pub struct Call {
     pub max_forwards: u8,
     pub invite_deadline: Option<u64>,
     pub ring_deadline: Option<u64>,
+    /// The end plus timer J (and T4): until then the call, or its tombs,
+    /// answer a retransmitted BYE or CANCEL with the same 200, not a 481.
     pub linger_until: Option<u64>,
-    /// A BYE or CANCEL was answered statelessly: keep the call until then so
-    /// its retransmissions get the same 200 (RFC 3261 timer J), not a 481.
-    pub absorb_until: Option<u64>,
     pub byes: Vec<(Side, ClientTxn)>,
     pub relays: Vec<Relay>,
     pub cdr: Cdr,
@@ -173,7 +172,6 @@ impl Call {
         let mut t = earliest(self.a.txn.poll_timeout(), self.invite_deadline);
         t = earliest(t, self.ring_deadline);
         t = earliest(t, self.linger_until);
-        t = earliest(t, self.absorb_until);
         for at in &self.attempts {
             t = earliest(t, at.txn.poll_timeout());
             t = earliest(t, at.cancel.as_ref().and_then(ClientTxn::poll_timeout));
@@ -233,22 +231,23 @@ impl Call {
         });
     }
 
-    /// Over, and every transaction finished (or the linger time is up).
-    pub fn removable(&self, now: u64) -> bool {
+    /// Over, and its transactions at most absorb retransmissions (or the
+    /// linger time is up): the call can give way to its tombs. A final
+    /// answer sent to A and ACKed, a final answer from a vendor and ACKed,
+    /// a CANCEL or BYE answered: each only waits for copies of what it saw.
+    pub fn finished(&self, now: u64) -> bool {
         if self.phase != Phase::Ended {
             return false;
         }
         if self.linger_until.is_some_and(|t| now >= t) {
             return true;
         }
-        if self.absorb_until.is_some_and(|t| now < t) {
-            return false;
-        }
-        let a_done = matches!(self.a.txn.state(), ServerState::Terminated);
-        let b_done = self.attempts.iter().all(|t| {
-            t.txn.state() == ClientState::Terminated
-                && t.cancel.as_ref().is_none_or(|c| c.state() == ClientState::Terminated)
-        });
+        let answered = |s: ClientState| matches!(s, ClientState::Completed | ClientState::Terminated);
+        let a_done = matches!(self.a.txn.state(), ServerState::Confirmed | ServerState::Terminated);
+        let b_done = self
+            .attempts
+            .iter()
+            .all(|t| answered(t.txn.state()) && t.cancel.as_ref().is_none_or(|c| answered(c.state())));
         a_done && b_done && self.byes.is_empty() && self.relays.is_empty()
     }
 

@@ -233,6 +233,80 @@ fn basic_call_with_topology_hiding_and_cdr() {
     assert_eq!(bed.core.held_calls(), 0, "nothing left behind");
 }
 
+#[test]
+fn an_ended_call_leaves_only_its_call_ids_to_answer_retransmissions() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-t@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "bt", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", "a-t@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    bed.take(V1);
+    let bye = a_request("BYE", "a-t@x", 11, "z9hG4bKa3", Some(&our_tag));
+    bed.feed(&bye, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    let bye_b = bed.take_one(V1, "BYE ");
+    assert_eq!((bed.core.held_calls(), bed.core.ended_call_ids()), (1, 0), "our BYE is still open");
+    bed.feed(&answer(&bye_b, 200, "bt", None), V1);
+    assert_eq!(
+        (bed.core.held_calls(), bed.core.ended_call_ids()),
+        (0, 2),
+        "the call is gone, its Call-IDs stay"
+    );
+
+    bed.advance(4_000);
+    bed.feed(&bye, CUSTOMER);
+    let again = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(again.contains("CSeq: 11 BYE") && again.contains("branch=z9hG4bKa3"), "{again}");
+    bed.feed(&invite("a-t@x"), CUSTOMER);
+    bed.feed(&a_request("ACK", "a-t@x", 11, "z9hG4bKa4", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take(CUSTOMER).is_empty(), "the INVITE again and a stray ACK are absorbed");
+    bed.feed(&a_request("INFO", "a-t@x", 12, "z9hG4bKa5", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 481");
+    let vendor_bye = bye_b.replace("CSeq: 2 BYE", "CSeq: 7 BYE").replacen("BYE sip:gw@", "BYE sip:x@", 1);
+    bed.feed(&vendor_bye, V1);
+    bed.take_one(V1, "SIP/2.0 200");
+    assert!(bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty(), "nothing relayed, no second leg");
+    assert_eq!(bed.cdrs().len(), 1);
+
+    bed.advance(34_000);
+    assert_eq!(bed.core.ended_call_ids(), 0, "forgotten after the linger time (37 s)");
+    bed.feed(&bye, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 481");
+}
+
+#[test]
+fn a_cancelled_call_answers_its_cancel_again_after_it_is_gone() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-tc@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 180, "r1", None), V1);
+    bed.take(CUSTOMER);
+    let cancel = a_request("CANCEL", "a-tc@x", 10, "z9hG4bKa1", None);
+    bed.feed(&cancel, CUSTOMER);
+    let c = bed.take_one(V1, "CANCEL ");
+    bed.feed(&answer(&c, 200, "r1", None), V1);
+    let failure = answer(&b1, 487, "r1", None);
+    bed.feed(&failure, V1);
+    let ack = bed.take_one(V1, "ACK ");
+    assert_eq!(bed.core.held_calls(), 1, "the 487 to the caller waits for its ACK");
+    bed.feed(&a_request("ACK", "a-tc@x", 10, "z9hG4bKa1", Some("x")), CUSTOMER);
+    assert_eq!((bed.core.held_calls(), bed.core.ended_call_ids()), (0, 2), "every transaction only absorbs");
+    bed.take(CUSTOMER);
+
+    bed.advance(10_000);
+    bed.feed(&cancel, CUSTOMER);
+    let again = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(again.contains("CSeq: 10 CANCEL"), "{again}");
+    bed.feed(&a_request("CANCEL", "a-tc@x", 10, "z9hG4bKother", None), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 481");
+    bed.feed(&failure, V1);
+    assert_eq!(bed.take(V1), vec![ack], "the failure again gets the same ACK again (timer D)");
+    bed.feed(&answer(&c, 200, "r1", None), V1);
+    assert!(bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty());
+    assert_eq!(bed.cdrs().len(), 1);
+}
+
 fn ring_and_fail(bed: &mut Bed, status: u16) -> String {
     bed.feed(&invite("a-2@x"), CUSTOMER);
     let b_inv = bed.take_one(V1, "INVITE ");

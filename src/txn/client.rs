@@ -67,6 +67,11 @@ impl ClientTxn {
         self.state
     }
 
+    /// The ACK a retransmitted failure answer gets, while that can happen.
+    pub fn pending_ack(&self) -> Option<&Bytes> {
+        self.ack.as_ref().filter(|_| self.state == ClientState::Completed)
+    }
+
     /// The request as sent.
     pub fn request(&self) -> &Bytes {
         &self.request
