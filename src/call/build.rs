@@ -15,14 +15,17 @@ pub struct Local {
 }
 
 impl Local {
-    /// `SIP/2.0/UDP host:port;branch=...;rport`
-    pub fn via(&self, branch: &str) -> String {
-        format!("SIP/2.0/UDP {}:{};branch={branch};rport", self.host, self.port)
+    /// Adds our Via, `SIP/2.0/UDP host:port;branch=...;rport`, written in place.
+    pub fn put_via<'b>(&self, b: Builder<'b>, branch: &str) -> Builder<'b> {
+        let mut port = itoa::Buffer::new();
+        let port = port.format(self.port);
+        b.header_parts("Via", &["SIP/2.0/UDP ", &self.host, ":", port, ";branch=", branch, ";rport"])
     }
 
-    /// `<sip:host:port>`
-    pub fn contact(&self) -> String {
-        format!("<sip:{}:{}>", self.host, self.port)
+    /// Adds our Contact, `<sip:host:port>`, written in place.
+    pub fn put_contact<'b>(&self, b: Builder<'b>) -> Builder<'b> {
+        let mut port = itoa::Buffer::new();
+        b.header_parts("Contact", &["<sip:", &self.host, ":", port.format(self.port), ">"])
     }
 }
 
@@ -53,18 +56,14 @@ impl Request<'_> {
     pub fn build(&self, local: &Local) -> Bytes {
         let mut buf = BytesMut::with_capacity(512 + self.body.map_or(0, |b| b.1.len()));
         let mut cseq = itoa::Buffer::new();
-        let b = Builder::request(&mut buf, self.method, self.uri)
-            .header("Via", &local.via(self.branch))
+        let b = local
+            .put_via(Builder::request(&mut buf, self.method, self.uri), self.branch)
             .header_u32("Max-Forwards", u32::from(self.max_forwards))
             .header("From", self.from)
             .header("To", self.to)
             .header("Call-ID", self.call_id)
-            .header("CSeq", &format!("{} {}", cseq.format(self.cseq), self.method));
-        let b = if matches!(self.method, "ACK" | "CANCEL" | "BYE") {
-            b
-        } else {
-            b.header("Contact", &local.contact())
-        };
+            .header_parts("CSeq", &[cseq.format(self.cseq), " ", self.method]);
+        let b = if matches!(self.method, "ACK" | "CANCEL" | "BYE") { b } else { local.put_contact(b) };
         match self.body {
             Some((ctype, body)) if !body.is_empty() => b.header("Content-Type", ctype).body(body),
             _ => b.finish(),
@@ -92,24 +91,25 @@ pub fn ack_for(request: &[u8], response_to: &[u8]) -> Bytes {
     if let Some(id) = req.header(HeaderName::CallId) {
         b = b.relay(id);
     }
-    let seq = req.cseq().map_or(1, |c| c.seq);
-    b.header("CSeq", &format!("{seq} ACK")).finish();
+    let mut seq = itoa::Buffer::new();
+    b.header_parts("CSeq", &[seq.format(req.cseq().map_or(1, |c| c.seq)), " ACK"]).finish();
     buf.freeze()
 }
 
-/// A response to `req`, optionally with tandem's To tag, Contact and a body.
+/// A response to `req`, optionally with tandem's To tag, its Contact (at
+/// `contact`) and a body.
 pub fn response(
     req: &Message<'_>,
     status: u16,
     reason: &str,
     to_tag: Option<&str>,
-    contact: Option<&str>,
+    contact: Option<&Local>,
     body: Option<(&str, &[u8])>,
 ) -> Bytes {
     let mut buf = BytesMut::with_capacity(512 + body.map_or(0, |b| b.1.len()));
     let mut b = response_to(&mut buf, req, status, reason, to_tag);
-    if let Some(c) = contact {
-        b = b.header("Contact", c);
+    if let Some(local) = contact {
+        b = local.put_contact(b);
     }
     if status == 503 {
         b = b.header("Retry-After", "30");

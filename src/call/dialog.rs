@@ -11,12 +11,12 @@ use crate::txn::{ClientEvent, ClientTxn, Kind, ServerEvent, ServerTxn};
 use bytes::Bytes;
 use std::net::SocketAddr;
 
-/// The fields of an in-dialog request towards one leg.
-struct Route {
-    uri: String,
-    from: String,
-    to: String,
-    call_id: String,
+/// The fields of an in-dialog request towards one leg, borrowed from it.
+struct Route<'c> {
+    uri: &'c str,
+    from: &'c str,
+    to: &'c str,
+    call_id: &'c str,
     cseq: u32,
 }
 
@@ -173,9 +173,9 @@ impl Core {
         }
         let method = msg.method().map_or("", |m| m.as_str()).to_owned();
         let kind = if method == "INVITE" { Kind::Invite } else { Kind::NonInvite };
-        let r = route_to(call, to, None);
         let out_branch = self.ids.branch();
-        let out = r.request(&method, &out_branch, body_of(msg), self.local_for(to));
+        let r = route_to(call, to, None);
+        let (out, out_cseq) = (r.request(&method, &out_branch, body_of(msg), self.local_for(to)), r.cseq);
         call.relays.push(Relay {
             from: side,
             to,
@@ -184,7 +184,7 @@ impl Core {
             in_cseq: msg.cseq().map_or(0, |c| c.seq),
             server: ServerTxn::new(kind),
             branch: out_branch,
-            out_cseq: r.cseq,
+            out_cseq,
             client: ClientTxn::new(kind, out, now.ms),
             awaiting_ack: false,
         });
@@ -233,13 +233,12 @@ impl Core {
         }
         let Ok(req) = sip::parse(&r.request) else { return };
         // The answer goes back to the requester: our address on its side.
-        let contact = (r.method == "INVITE").then(|| self.local_for(r.from).contact());
+        let contact = (r.method == "INVITE").then(|| self.local_for(r.from));
         let reason = String::from_utf8_lossy(match msg.start() {
             sip::StartLine::Response { reason, .. } => reason,
             sip::StartLine::Request { .. } => b"",
-        })
-        .into_owned();
-        let rsp = build::response(&req, status, &reason, None, contact.as_deref(), body_of(msg));
+        });
+        let rsp = build::response(&req, status, &reason, None, contact, body_of(msg));
         r.server.respond(status, rsp, now.ms);
         r.awaiting_ack = r.method == "INVITE" && (200..300).contains(&status);
     }
@@ -329,7 +328,7 @@ fn in_branch(request: &[u8], branch: &str) -> bool {
         .unwrap_or(false)
 }
 
-impl Route {
+impl Route<'_> {
     /// The in-dialog request along this route.
     fn request(
         &self,
@@ -340,11 +339,11 @@ impl Route {
     ) -> Bytes {
         Request {
             method,
-            uri: &self.uri,
+            uri: self.uri,
             branch,
-            from: &self.from,
-            to: &self.to,
-            call_id: &self.call_id,
+            from: self.from,
+            to: self.to,
+            call_id: self.call_id,
             cseq: self.cseq,
             max_forwards: 70,
             body,
@@ -354,7 +353,7 @@ impl Route {
 }
 
 /// Request-URI, From, To, Call-ID and CSeq for a request towards `side`.
-fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route {
+fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route<'_> {
     match side {
         Side::A => {
             let a = &mut call.a;
@@ -362,13 +361,7 @@ fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route {
                 a.next_cseq += 1;
                 a.next_cseq - 1
             });
-            Route {
-                uri: a.target.clone(),
-                from: format!("{};tag={}", a.to, a.our_tag),
-                to: a.from.clone(),
-                call_id: a.call_id.clone(),
-                cseq: seq,
-            }
+            Route { uri: &a.target, from: &a.our_from, to: &a.from, call_id: &a.call_id, cseq: seq }
         }
         Side::B(i) => {
             let att = &mut call.attempts[i as usize];
@@ -376,13 +369,7 @@ fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route {
                 att.next_cseq += 1;
                 att.next_cseq - 1
             });
-            Route {
-                uri: att.target.clone(),
-                from: att.from.clone(),
-                to: att.to.clone(),
-                call_id: att.call_id.clone(),
-                cseq: seq,
-            }
+            Route { uri: &att.target, from: &att.from, to: &att.to, call_id: &att.call_id, cseq: seq }
         }
     }
 }

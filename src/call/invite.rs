@@ -346,13 +346,12 @@ impl Core {
         }
         let invite = call.a.invite.clone();
         let Ok(req) = sip::parse(&invite) else { return };
-        let contact = self.local.contact();
         let rsp = build::response(
             &req,
             status,
             &reason_of(msg),
             Some(&call.a.our_tag),
-            Some(&contact),
+            Some(&self.local),
             body_of(msg),
         );
         call.a.txn.respond(status, rsp, now.ms);
@@ -464,13 +463,10 @@ pub(super) fn send_cancel(att: &mut Attempt, local: &build::Local, now: Now) {
     att.cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));
 }
 
-fn reason_of(msg: &Message<'_>) -> String {
+fn reason_of<'m>(msg: &Message<'m>) -> std::borrow::Cow<'m, str> {
     match msg.start() {
-        sip::StartLine::Response { reason, status } if !reason.is_empty() => {
-            let _ = status;
-            String::from_utf8_lossy(reason).into_owned()
-        }
-        _ => build::reason(msg.status().unwrap_or(0)).to_owned(),
+        sip::StartLine::Response { reason, .. } if !reason.is_empty() => String::from_utf8_lossy(reason),
+        _ => build::reason(msg.status().unwrap_or(0)).into(),
     }
 }
 
@@ -489,9 +485,9 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: String) -> 
         peer,
         invite: data.clone(),
         branch: msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default().to_owned(),
+        our_from: format!("{};tag={our_tag}", text(HeaderName::To)),
         our_tag,
         from: text(HeaderName::From),
-        to: text(HeaderName::To),
         target,
         txn: ServerTxn::new(Kind::Invite),
         next_cseq: 1,

@@ -42,8 +42,8 @@ pub struct ALeg {
     pub our_tag: String,
     /// From value as received (their tag inside).
     pub from: String,
-    /// To value as received (no tag).
-    pub to: String,
+    /// To value as received with our tag added: the From of our requests to A.
+    pub our_from: String,
     /// Where in-dialog requests to A go (its Contact URI).
     pub target: String,
     pub txn: ServerTxn,

@@ -155,7 +155,6 @@ impl<I: PacketIo> Shard<I> {
         report: &mut Report,
         now: Now,
     ) -> io::Result<bool> {
-        let shards = handoffs.len() as u16;
         for _ in 0..RX_BATCHES_PER_TURN {
             batch.datagrams.clear();
             let io = if token == VENDOR_SOCKET { self.vendor_io.as_mut() } else { Some(&mut self.io) };
@@ -167,25 +166,8 @@ impl<I: PacketIo> Shard<I> {
             let received = wall_instant();
             // Registrar changes first: an INVITE may follow its REGISTER's 200 within microseconds.
             self.drain_control(report);
-            // Other shards' messages go first, so their owners work while we do ours;
-            // each datagram is parsed once.
-            let mut mine = Vec::new();
-            for (data, peer) in &batch.datagrams {
-                let Ok(msg) = sip::parse(data) else {
-                    self.core.count_unparsable();
-                    continue;
-                };
-                match msg.header(HeaderName::CallId).map_or(self.id, |h| ids::owner(h.value, shards)) {
-                    owner if owner == self.id => mine.push((msg, data, *peer)),
-                    owner => handoffs[owner as usize].push((data.clone(), *peer, received)),
-                }
-            }
-            self.push_handoffs(handoffs, report);
-            for (msg, data, peer) in mine {
-                if is_new_invite(&msg) {
-                    invites_in.push(received);
-                }
-                self.core.handle_message(&msg, data, peer, now);
+            for chunk in batch.datagrams.chunks(super::io::udp::BATCH) {
+                self.dispatch(chunk, received, handoffs, invites_in, report, now);
             }
             if got < super::io::udp::BATCH {
                 // A short batch emptied the socket: the next datagram raises a
@@ -194,6 +176,41 @@ impl<I: PacketIo> Shard<I> {
             }
         }
         Ok(true) // the turn's share is read; the next turn polls without waiting and reads on
+    }
+
+    /// Hands other shards' datagrams over, then handles ours. Other shards'
+    /// go first, so their owners work while we do ours; each datagram is
+    /// parsed once. Ours wait on the stack: a growing Vec of parsed messages
+    /// was several KB of heap per batch.
+    fn dispatch(
+        &mut self,
+        chunk: &[(Bytes, SocketAddr)],
+        received: Instant,
+        handoffs: &mut [Vec<Handoff>],
+        invites_in: &mut Vec<Instant>,
+        report: &mut Report,
+        now: Now,
+    ) {
+        let shards = handoffs.len() as u16;
+        let mut mine: [Option<(sip::Message<'_>, &Bytes, SocketAddr)>; super::io::udp::BATCH] =
+            std::array::from_fn(|_| None);
+        for ((data, peer), slot) in chunk.iter().zip(&mut mine) {
+            let Ok(msg) = sip::parse(data) else {
+                self.core.count_unparsable();
+                continue;
+            };
+            match msg.header(HeaderName::CallId).map_or(self.id, |h| ids::owner(h.value, shards)) {
+                owner if owner == self.id => *slot = Some((msg, data, *peer)),
+                owner => handoffs[owner as usize].push((data.clone(), *peer, received)),
+            }
+        }
+        self.push_handoffs(handoffs, report);
+        for (msg, data, peer) in mine.into_iter().flatten() {
+            if is_new_invite(&msg) {
+                invites_in.push(received);
+            }
+            self.core.handle_message(&msg, data, peer, now);
+        }
     }
 
     fn drain_handoffs(&mut self, invites_in: &mut Vec<Instant>, now: Now) {
@@ -256,11 +273,10 @@ impl<I: PacketIo> Shard<I> {
     fn flush(&mut self) -> io::Result<()> {
         // Before the send: a peer that gets our 200 to its REGISTER may call at once.
         self.share_registrar_events();
-        let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit().collect();
-        send(&mut self.io, &out, &self.poll, SOCKET)?;
+        // Sent straight from the core's outbox; the drain empties it, keeping its room.
+        send(&mut self.io, self.core.poll_transmit().as_slice(), &self.poll, SOCKET)?;
         if let Some(io) = self.vendor_io.as_mut() {
-            let out: Vec<(Bytes, SocketAddr)> = self.core.poll_transmit_vendor().collect();
-            send(io, &out, &self.poll, VENDOR_SOCKET)?;
+            send(io, self.core.poll_transmit_vendor().as_slice(), &self.poll, VENDOR_SOCKET)?;
         }
         for cdr in self.core.poll_cdr() {
             self.cdrs.send(cdr);

@@ -226,8 +226,8 @@ impl Client {
         let contact = format!("<sip:{}@{}:{}>", self.s.user, self.s.contact_host, self.local.port);
         let expires = if unregister { 0 } else { self.asked };
         let mut buf = BytesMut::with_capacity(768);
-        let mut b = Builder::request(&mut buf, "REGISTER", &uri)
-            .header("Via", &self.local.via(&branch))
+        let mut b = (self.local)
+            .put_via(Builder::request(&mut buf, "REGISTER", &uri), &branch)
             .header("Max-Forwards", "70")
             .header("From", &format!("{aor};tag={}", self.from_tag))
             .header("To", &aor)

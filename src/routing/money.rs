@@ -79,8 +79,15 @@ impl fmt::Display for Rate {
         if frac == 0 {
             return write!(f, "{sign}{int}");
         }
-        let frac = format!("{frac:09}");
-        write!(f, "{sign}{int}.{}", frac.trim_end_matches('0'))
+        // Nine digits, zero-padded, on the stack (a CDR row writes several rates).
+        let mut digits = [b'0'; 9];
+        let mut rest = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let digits = std::str::from_utf8(&digits).map_err(|_| fmt::Error)?;
+        write!(f, "{sign}{int}.{}", digits.trim_end_matches('0'))
     }
 }
 

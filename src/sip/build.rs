@@ -54,6 +54,21 @@ impl<'b> Builder<'b> {
         self
     }
 
+    /// [`Builder::header`] with the value written from `parts` in order, so
+    /// a caller composing a value needs no temporary string.
+    pub fn header_parts(self, name: &str, parts: &[&str]) -> Self {
+        if HeaderName::parse(name.as_bytes()) == HeaderName::ContentLength {
+            return self;
+        }
+        put_clean(self.buf, name.as_bytes());
+        self.buf.put_slice(b": ");
+        for part in parts {
+            put_clean(self.buf, part.as_bytes());
+        }
+        self.buf.put_slice(b"\r\n");
+        self
+    }
+
     /// Adds a header with a decimal value.
     pub fn header_u32(self, name: &str, value: u32) -> Self {
         let mut n = itoa::Buffer::new();
