@@ -515,10 +515,7 @@ fn ten_thousand_calls_over_a_lossy_network_on_three_shards() {
         while let Some((data, peer)) = tandem_io.recv() {
             // The kernel spreads by 4-tuple (SO_REUSEPORT); the owner rule regroups by Call-ID.
             let kernel = (ids::fnv1a(peer.to_string().as_bytes()) % u64::from(SHARDS)) as u16;
-            let owner = sip::parse(&data)
-                .ok()
-                .and_then(|m| m.header(HeaderName::CallId).map(|h| ids::owner(h.value, SHARDS)))
-                .unwrap_or(kernel);
+            let owner = sip::call_id_of(&data).map_or(kernel, |id| ids::owner(id, SHARDS));
             handoffs += u64::from(owner != kernel);
             cores[owner as usize].handle_datagram(&data, peer, at);
         }

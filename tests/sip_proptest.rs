@@ -32,9 +32,12 @@ fn exercise(m: &Message<'_>) {
     }
 }
 
+/// Parses, exercises, and checks that the owner-shard scan finds the very
+/// Call-ID the parser indexes (so every message of a dialog meets its owner).
 fn parse_any(bytes: &[u8]) {
     if let Ok(m) = sip::parse(bytes) {
         exercise(&m);
+        assert_eq!(sip::call_id_of(bytes), m.header(HeaderName::CallId).map(|h| h.value));
     }
 }
 

@@ -6,7 +6,7 @@ use super::io::{PacketIo, RxBatch};
 use super::{Handoff, Shared};
 use crate::call::{Core, Now, ids};
 use crate::cdr::CdrSink;
-use crate::sip::{self, HeaderName};
+use crate::sip;
 use bytes::Bytes;
 use mio::{Events, Poll, Token};
 use std::io;
@@ -179,9 +179,10 @@ impl<I: PacketIo> Shard<I> {
     }
 
     /// Hands other shards' datagrams over, then handles ours. Other shards'
-    /// go first, so their owners work while we do ours; each datagram is
-    /// parsed once. Ours wait on the stack: a growing Vec of parsed messages
-    /// was several KB of heap per batch.
+    /// go first, so their owners work while we do ours. Only the owner parses
+    /// a datagram whole; here a scan of its head up to the Call-ID picks the
+    /// owner. Ours wait on the stack: a growing Vec of parsed messages was
+    /// several KB of heap per batch.
     fn dispatch(
         &mut self,
         chunk: &[(Bytes, SocketAddr)],
@@ -195,13 +196,17 @@ impl<I: PacketIo> Shard<I> {
         let mut mine: [Option<(sip::Message<'_>, &Bytes, SocketAddr)>; super::io::udp::BATCH] =
             std::array::from_fn(|_| None);
         for ((data, peer), slot) in chunk.iter().zip(&mut mine) {
-            let Ok(msg) = sip::parse(data) else {
-                self.core.count_unparsable();
-                continue;
+            let owner = match shards {
+                1 => self.id,
+                _ => sip::call_id_of(data).map_or(self.id, |id| ids::owner(id, shards)),
             };
-            match msg.header(HeaderName::CallId).map_or(self.id, |h| ids::owner(h.value, shards)) {
-                owner if owner == self.id => *slot = Some((msg, data, *peer)),
-                owner => handoffs[owner as usize].push((data.clone(), *peer, received)),
+            if owner != self.id {
+                handoffs[owner as usize].push((data.clone(), *peer, received));
+                continue;
+            }
+            match sip::parse(data) {
+                Ok(msg) => *slot = Some((msg, data, *peer)),
+                Err(_) => self.core.count_unparsable(),
             }
         }
         self.push_handoffs(handoffs, report);

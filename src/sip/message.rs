@@ -78,34 +78,12 @@ pub struct Message<'a> {
 /// Content-Length (RFC 3261 §18.3: octets beyond it are discarded, fewer
 /// is an error; absent, the body is the rest of the datagram).
 pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
-    if buf.len() > MAX_MESSAGE {
-        return Err(ParseError::TooLarge);
-    }
-    // §7.5: CRLFs before the start line are ignored (keep-alives).
-    let mut pos = buf.iter().position(|b| !matches!(b, b'\r' | b'\n')).ok_or(ParseError::Incomplete)?;
-    // One SIMD scan for line ends, shared by every line.
-    let mut newlines = memchr::Memchr::new(b'\n', &buf[pos..]);
-    let base = pos;
-    let mut next_nl = move || newlines.next().map(|o| base + o);
-    let nl = next_nl().ok_or(ParseError::Incomplete)?;
-    let start = parse_start_line(strip_cr(&buf[pos..nl]))?;
-    pos = nl + 1;
-    let head_start = pos;
+    let (mut scan, line) = Scan::start(buf)?;
+    let start = parse_start_line(line)?;
+    let head_start = scan.pos;
     let mut headers = Vec::with_capacity(16);
     let mut content_length = None;
-    let body_start = loop {
-        match buf.get(pos..) {
-            Some([b'\r', b'\n', ..]) => break pos + 2,
-            Some([b'\n', ..]) => break pos + 1,
-            Some([]) | None => return Err(ParseError::Incomplete),
-            Some(_) => {}
-        }
-        let mut nl = next_nl().ok_or(ParseError::Incomplete)?;
-        // Continuation lines (starting with SP or HT) fold into this header.
-        while matches!(buf.get(nl + 1), Some(b' ' | b'\t')) {
-            nl = next_nl().ok_or(ParseError::Incomplete)?;
-        }
-        let header = parse_header_line(strip_cr(&buf[pos..nl]))?;
+    while let Some(header) = scan.next_header()? {
         if header.name == HeaderName::ContentLength && content_length.is_none() {
             content_length = Some(header.value);
         }
@@ -113,12 +91,79 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
             return Err(ParseError::TooManyHeaders);
         }
         headers.push(header);
-        pos = nl + 1;
-    };
+    }
+    let body_start = scan.pos;
     let body = frame_body(&buf[body_start..], content_length)?;
     let end = body_start + body.len();
     let head = std::str::from_utf8(&buf[head_start..body_start]).ok();
     Ok(Message { buf: &buf[..end], start, headers, head, body })
+}
+
+/// The Call-ID header's value, found by the same scan as [`parse`] but with
+/// nothing else indexed or checked: enough to pick a datagram's owner shard
+/// before handing it over. `None` when the head ends (or breaks) first.
+pub fn call_id_of(buf: &[u8]) -> Option<&[u8]> {
+    let (mut scan, _) = Scan::start(buf).ok()?;
+    while let Some(h) = scan.next_header().ok()? {
+        if h.name == HeaderName::CallId {
+            return Some(h.value);
+        }
+    }
+    None
+}
+
+/// The line-by-line walk over a message head.
+struct Scan<'a> {
+    buf: &'a [u8],
+    /// Where the next line starts (after the head: where the body starts).
+    pos: usize,
+    /// One SIMD scan for line ends, shared by every line.
+    newlines: memchr::Memchr<'a>,
+    base: usize,
+}
+
+impl<'a> Scan<'a> {
+    /// Skips leading CRLFs (keep-alives, §7.5); returns the scan positioned
+    /// after the start line, and that line without its CR.
+    fn start(buf: &'a [u8]) -> Result<(Self, &'a [u8]), ParseError> {
+        if buf.len() > MAX_MESSAGE {
+            return Err(ParseError::TooLarge);
+        }
+        let pos = buf.iter().position(|b| !matches!(b, b'\r' | b'\n')).ok_or(ParseError::Incomplete)?;
+        let mut scan = Scan { buf, pos, newlines: memchr::Memchr::new(b'\n', &buf[pos..]), base: pos };
+        let nl = scan.next_nl()?;
+        let line = strip_cr(&buf[pos..nl]);
+        scan.pos = nl + 1;
+        Ok((scan, line))
+    }
+
+    fn next_nl(&mut self) -> Result<usize, ParseError> {
+        self.newlines.next().map(|o| self.base + o).ok_or(ParseError::Incomplete)
+    }
+
+    /// The next header line, continuation lines (starting with SP or HT)
+    /// folded in; `None` at the empty line that ends the head.
+    fn next_header(&mut self) -> Result<Option<Header<'a>>, ParseError> {
+        match self.buf.get(self.pos..) {
+            Some([b'\r', b'\n', ..]) => {
+                self.pos += 2;
+                return Ok(None);
+            }
+            Some([b'\n', ..]) => {
+                self.pos += 1;
+                return Ok(None);
+            }
+            Some([]) | None => return Err(ParseError::Incomplete),
+            Some(_) => {}
+        }
+        let mut nl = self.next_nl()?;
+        while matches!(self.buf.get(nl + 1), Some(b' ' | b'\t')) {
+            nl = self.next_nl()?;
+        }
+        let header = parse_header_line(strip_cr(&self.buf[self.pos..nl]))?;
+        self.pos = nl + 1;
+        Ok(Some(header))
+    }
 }
 
 /// A line without its trailing CR (the LF is already cut off).

@@ -239,3 +239,25 @@ fn auth_headers() {
     assert_eq!(ch.param("nonce").as_deref(), Some("abc"));
     assert_eq!(ch.param("realm").as_deref(), Some("example.com"));
 }
+
+#[test]
+fn call_id_of_finds_what_the_parser_indexes() {
+    let plain = invite(&[], "");
+    assert_eq!(call_id_of(&plain), Some(&b"3848276298220188511@192.0.2.1"[..]));
+    let compact = msg(
+        &["\r\nBYE sip:a@b SIP/2.0", "v: SIP/2.0/UDP h;branch=z9hG4bK1", "i :  c1@h  ", "CSeq: 2 BYE"],
+        "",
+    );
+    assert_eq!(
+        call_id_of(&compact),
+        Some(&b"c1@h"[..]),
+        "keep-alive CRLF, compact form, space before the colon"
+    );
+    assert_eq!(call_id_of(&compact), parse(&compact).unwrap().header(HeaderName::CallId).map(|h| h.value));
+    let folded = msg(&["SIP/2.0 200 OK", "Subject: a", " b", "Call-ID: x@y"], "");
+    assert_eq!(call_id_of(&folded), Some(&b"x@y"[..]));
+    let none = msg(&["OPTIONS sip:a@b SIP/2.0", "CSeq: 1 OPTIONS"], "Call-ID: in-the-body");
+    assert_eq!(call_id_of(&none), None, "the body is not the head");
+    assert_eq!(call_id_of(b"INVITE sip:a@b SIP/2.0\r\nbroken line\r\nCall-ID: z\r\n\r\n"), None);
+    assert_eq!(call_id_of(b""), None);
+}
