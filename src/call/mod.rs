@@ -564,7 +564,7 @@ impl Core {
             self.with_call(slot, now, |core, call| core.in_dialog(call, side, msg, data, peer, now));
             return;
         }
-        if let Some(tomb) = self.tombs.get(call_id) {
+        if let Some(tomb) = self.tombs.get(call_id, now.ms) {
             let (side, invite_branch) = (tomb.side, tomb.branch.as_ref() == dialog::top_branch(msg));
             return self.after_end(side, invite_branch, msg, peer);
         }
@@ -599,7 +599,7 @@ impl Core {
             Some(&(slot, Side::A)) => {
                 self.with_call(slot, now, |core, call| core.a_response(call, msg, now));
             }
-            None => match self.tombs.get(call_id) {
+            None => match self.tombs.get(call_id, now.ms) {
                 Some(tomb) => {
                     let (side, ack) = (tomb.side, tomb.ack.clone());
                     self.response_after_end(side, ack, msg, peer);
@@ -645,9 +645,10 @@ impl Core {
     }
 
     /// A response for a call that has ended. A vendor that did not get our
-    /// ACK for its failure answer sends it again: it gets the ACK again
-    /// (timer D). A 2xx is a late answer nobody pays for: ACK and BYE.
-    /// Anything else repeats what the call already had.
+    /// ACK for its final answer sends it again: it gets the same ACK again
+    /// (timer D for a failure). A 2xx on a leg we never ACKed is a late
+    /// answer nobody pays for: ACK and BYE. Anything else repeats what the
+    /// call already had.
     fn response_after_end(
         &mut self,
         side: Side,
@@ -660,9 +661,9 @@ impl Core {
             return;
         }
         match ack {
-            Some(ack) if status >= 300 => self.outbox.push_to(side, ack),
-            _ if status < 300 => self.stray_response(msg, peer),
-            _ => {}
+            Some(ack) => self.outbox.push_to(side, ack),
+            None if status < 300 => self.stray_response(msg, peer),
+            None => {}
         }
     }
 
@@ -725,14 +726,15 @@ impl Core {
         self.by_id.remove(call.a.call_id.as_str());
         if let Some(until) = until {
             let branch = call.a.branch.as_str().into();
-            self.tombs.lay(&call.a.call_id, tombs::Tomb { side: Side::A, branch, ack: None }, until);
+            self.tombs.lay(&call.a.call_id, tombs::Tomb { side: Side::A, branch, ack: None, until });
         }
         for (i, at) in call.attempts.iter().enumerate() {
             self.by_id.remove(at.call_id.as_str());
             if let Some(until) = until {
-                let ack = at.txn.pending_ack().map(|a| (a.clone(), at.peer));
-                let tomb = tombs::Tomb { side: Side::B(i as u16), branch: Box::default(), ack };
-                self.tombs.lay(&at.call_id, tomb, until);
+                // The ACK of its 2xx (answered or killed), else of its failure.
+                let ack = at.ack.as_ref().or(at.txn.pending_ack()).map(|a| (a.clone(), at.peer));
+                let tomb = tombs::Tomb { side: Side::B(i as u16), branch: Box::default(), ack, until };
+                self.tombs.lay(&at.call_id, tomb);
             }
         }
         self.generations[slot as usize] = self.generations[slot as usize].wrapping_add(1);

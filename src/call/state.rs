@@ -244,10 +244,14 @@ impl Call {
         }
         let answered = |s: ClientState| matches!(s, ClientState::Completed | ClientState::Terminated);
         let a_done = matches!(self.a.txn.state(), ServerState::Confirmed | ServerState::Terminated);
-        let b_done = self
-            .attempts
-            .iter()
-            .all(|t| answered(t.txn.state()) && t.cancel.as_ref().is_none_or(|c| answered(c.state())));
+        // An attempt given up before any provisional may still answer late:
+        // its 2xx must get a BYE that is retransmitted until answered, which
+        // only the whole call sends. Such calls stay whole until the end.
+        let b_done = self.attempts.iter().all(|t| {
+            answered(t.txn.state())
+                && t.cancel.as_ref().is_none_or(|c| answered(c.state()))
+                && !(t.cancel_wanted && !t.provisional && !t.killed)
+        });
         a_done && b_done && self.byes.is_empty() && self.relays.is_empty()
     }
 

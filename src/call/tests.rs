@@ -238,10 +238,11 @@ fn an_ended_call_leaves_only_its_call_ids_to_answer_retransmissions() {
     let mut bed = Bed::new("");
     bed.feed(&invite("a-t@x"), CUSTOMER);
     let b1 = bed.take_one(V1, "INVITE ");
-    bed.feed(&answer(&b1, 200, "bt", Some(SDP_B)), V1);
+    let ok = answer(&b1, 200, "bt", Some(SDP_B));
+    bed.feed(&ok, V1);
     let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
     bed.feed(&a_request("ACK", "a-t@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
-    bed.take(V1);
+    let ack = bed.take_one(V1, "ACK ");
     let bye = a_request("BYE", "a-t@x", 11, "z9hG4bKa3", Some(&our_tag));
     bed.feed(&bye, CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 200");
@@ -267,6 +268,8 @@ fn an_ended_call_leaves_only_its_call_ids_to_answer_retransmissions() {
     bed.feed(&vendor_bye, V1);
     bed.take_one(V1, "SIP/2.0 200");
     assert!(bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty(), "nothing relayed, no second leg");
+    bed.feed(&ok, V1);
+    assert_eq!(bed.take(V1), vec![ack], "a repeated 2xx gets our ACK again, and no BYE");
     assert_eq!(bed.cdrs().len(), 1);
 
     bed.advance(34_000);
@@ -305,6 +308,31 @@ fn a_cancelled_call_answers_its_cancel_again_after_it_is_gone() {
     bed.feed(&answer(&c, 200, "r1", None), V1);
     assert!(bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty());
     assert_eq!(bed.cdrs().len(), 1);
+}
+
+#[test]
+fn a_vendor_given_up_before_it_rang_stays_whole_to_hang_up_a_late_answer() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-tl@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&a_request("CANCEL", "a-tl@x", 10, "z9hG4bKa1", None), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 487");
+    bed.feed(&a_request("ACK", "a-tl@x", 10, "z9hG4bKa1", Some("x")), CUSTOMER);
+    assert!(bed.take(V1).is_empty(), "no CANCEL before a provisional");
+    assert_eq!((bed.core.held_calls(), bed.core.ended_call_ids()), (1, 0), "it may still answer");
+
+    bed.advance(5_000);
+    bed.feed(&answer(&b1, 200, "late", Some(SDP_B)), V1);
+    let to_v1 = bed.take(V1);
+    assert!(to_v1.len() == 2 && to_v1[0].starts_with("ACK ") && to_v1[1].starts_with("BYE "), "{to_v1:?}");
+    bed.advance(600);
+    let again = bed.take_one(V1, "BYE ");
+    assert_eq!(again, to_v1[1], "the BYE is retransmitted until answered");
+    bed.feed(&answer(&again, 200, "late", None), V1);
+    assert_eq!((bed.core.held_calls(), bed.core.ended_call_ids()), (0, 2));
+    bed.feed(&answer(&b1, 200, "late", Some(SDP_B)), V1);
+    assert_eq!(bed.take(V1), vec![to_v1[0].clone()], "the repeated 2xx gets the ACK again");
+    assert!(bed.take(CUSTOMER).is_empty());
 }
 
 fn ring_and_fail(bed: &mut Bed, status: u16) -> String {

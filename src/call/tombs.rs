@@ -20,39 +20,48 @@ pub(super) struct Tomb {
     pub side: Side,
     /// The A-leg INVITE's branch: a CANCEL must match it (empty on B legs).
     pub branch: Box<str>,
-    /// A vendor leg's ACK for its failure answer, and where it goes: sent
-    /// again if the answer is (timer D).
+    /// A vendor leg's ACK for its final answer, and where it goes: sent
+    /// again when the answer is (timer D for a failure; a 2xx repeated
+    /// because our ACK was lost).
     pub ack: Option<(Bytes, SocketAddr)>,
+    /// When it is forgotten (monotonic ms).
+    pub until: u64,
 }
 
 /// Ended calls' Call-IDs in the order they were laid down.
 #[derive(Debug, Default)]
 pub(super) struct Tombs {
     by_id: HashMap<Arc<str>, Tomb>,
-    /// (expiry, Call-ID). Expiries are nearly in order (each is its call's
-    /// absorb time); one laid down late behind a later one waits for it,
-    /// which only absorbs a little longer.
+    /// (expiry, Call-ID) in the order laid down. Expiries are nearly in
+    /// order, not quite (a call freed late may expire sooner than one freed
+    /// before it): an entry waiting behind a later one is already ignored by
+    /// `get`, and memory is freed when the later one's time comes.
     fifo: VecDeque<(u64, Arc<str>)>,
 }
 
 impl Tombs {
-    /// Keeps `call_id` until `until` (monotonic ms).
-    pub fn lay(&mut self, call_id: &str, tomb: Tomb, until: u64) {
+    /// Keeps `call_id` until `tomb.until` (monotonic ms).
+    pub fn lay(&mut self, call_id: &str, tomb: Tomb) {
         let id: Arc<str> = Arc::from(call_id);
+        let until = tomb.until;
         self.by_id.insert(Arc::clone(&id), tomb);
         self.fifo.push_back((until, id));
     }
 
-    pub fn get(&self, call_id: &str) -> Option<&Tomb> {
-        self.by_id.get(call_id)
+    /// The tomb of `call_id`, unless its time is up.
+    pub fn get(&self, call_id: &str, now: u64) -> Option<&Tomb> {
+        self.by_id.get(call_id).filter(|t| t.until > now)
     }
 
-    /// Forgets every Call-ID whose time is up.
+    /// Forgets every Call-ID whose time is up, oldest first.
     pub fn expire(&mut self, now: u64) {
         while let Some((until, _)) = self.fifo.front()
             && *until <= now
         {
-            if let Some((_, id)) = self.fifo.pop_front() {
+            let Some((until, id)) = self.fifo.pop_front() else { break };
+            // The same Call-ID laid down again (a forged or reused one) has
+            // its own, later entry: leave that tomb to it.
+            if self.by_id.get(&id).is_some_and(|t| t.until == until) {
                 self.by_id.remove(&id);
             }
         }
@@ -72,22 +81,45 @@ impl Tombs {
 mod tests {
     use super::*;
 
-    fn tomb() -> Tomb {
-        Tomb { side: Side::A, branch: "z9hG4bK1".into(), ack: None }
+    fn tomb(until: u64) -> Tomb {
+        Tomb { side: Side::A, branch: "z9hG4bK1".into(), ack: None, until }
     }
 
     #[test]
     fn kept_until_their_time_then_forgotten_in_order() {
         let mut t = Tombs::default();
-        t.lay("a@x", tomb(), 100);
-        t.lay("b@x", tomb(), 150);
+        t.lay("a@x", tomb(100));
+        t.lay("b@x", tomb(150));
         assert_eq!(t.next_expiry(), Some(100));
         t.expire(99);
-        assert!(t.get("a@x").is_some() && t.len() == 2);
+        assert!(t.get("a@x", 99).is_some() && t.len() == 2);
         t.expire(100);
-        assert!(t.get("a@x").is_none() && t.get("b@x").is_some());
+        assert!(t.get("a@x", 100).is_none() && t.get("b@x", 100).is_some());
         assert_eq!(t.next_expiry(), Some(150));
         t.expire(1_000);
+        assert_eq!((t.len(), t.next_expiry()), (0, None));
+    }
+
+    #[test]
+    fn one_behind_a_later_one_answers_nothing_after_its_time() {
+        let mut t = Tombs::default();
+        t.lay("late@x", tomb(500));
+        t.lay("soon@x", tomb(200));
+        t.expire(300);
+        assert_eq!(t.len(), 2, "still queued behind the later one");
+        assert!(t.get("soon@x", 300).is_none(), "but its time is up");
+        t.expire(500);
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn a_call_id_laid_again_keeps_its_newer_tomb() {
+        let mut t = Tombs::default();
+        t.lay("a@x", tomb(100));
+        t.lay("a@x", tomb(300));
+        t.expire(100);
+        assert!(t.get("a@x", 100).is_some(), "the first entry's expiry leaves the newer tomb");
+        t.expire(300);
         assert_eq!((t.len(), t.next_expiry()), (0, None));
     }
 }

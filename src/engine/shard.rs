@@ -193,6 +193,7 @@ impl<I: PacketIo> Shard<I> {
         now: Now,
     ) {
         let shards = handoffs.len() as u16;
+        debug_assert!(chunk.len() <= super::io::udp::BATCH, "a longer chunk would be cut short");
         let mut mine: [Option<(sip::Message<'_>, &Bytes, SocketAddr)>; super::io::udp::BATCH] =
             std::array::from_fn(|_| None);
         for ((data, peer), slot) in chunk.iter().zip(&mut mine) {
