@@ -1,8 +1,8 @@
 //! What an ended call leaves behind until its linger time (64·T1 + T4 =
 //! 37 s, so timers J and D run out) is up: its Call-IDs, so a retransmitted BYE or CANCEL still gets its 200
-//! (RFC 3261 §17.2.2), a failure answer sent again gets its ACK again
-//! (timer D), the INVITE sent again is absorbed, and anything else in the
-//! dead dialog gets a 481. The whole call (legs, transactions, about 5 KB)
+//! (RFC 3261 §17.2.2), a final answer sent again gets our ACK again
+//! (timer D, or a 2xx whose ACK was lost), the INVITE sent again is
+//! absorbed, and anything else in the dead dialog gets a 481. The whole call (legs, transactions, about 5 KB)
 //! is freed as soon as its transactions only absorb: at 2000 calls per
 //! second, holding it for the 37 s meant 74,000 calls and a heap that grew
 //! a page at a time.
