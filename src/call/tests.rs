@@ -335,6 +335,27 @@ fn a_vendor_given_up_before_it_rang_stays_whole_to_hang_up_a_late_answer() {
     assert!(bed.take(CUSTOMER).is_empty());
 }
 
+#[test]
+fn a_vendor_given_up_before_it_rang_is_cancelled_when_it_rings() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-tr@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&a_request("CANCEL", "a-tr@x", 10, "z9hG4bKa1", None), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 487");
+    bed.feed(&a_request("ACK", "a-tr@x", 10, "z9hG4bKa1", Some("x")), CUSTOMER);
+    bed.advance(2_000);
+    assert!(bed.take(V1).is_empty(), "neither retransmission nor CANCEL before a provisional");
+    bed.feed(&answer(&b1, 180, "r1", None), V1);
+    let cancel = bed.take_one(V1, "CANCEL ");
+    assert_eq!(parsed(&cancel).top_via().unwrap().branch, parsed(&b1).top_via().unwrap().branch);
+    assert!(bed.take(CUSTOMER).is_empty(), "its ringing is not relayed");
+    bed.feed(&answer(&cancel, 200, "r1", None), V1);
+    bed.feed(&answer(&b1, 487, "r1", None), V1);
+    let ack = bed.take_one(V1, "ACK ");
+    assert!(ack.contains("CSeq: 1 ACK") && ack.contains("tag=r1"), "{ack}");
+    assert_eq!(bed.cdrs().len(), 1);
+}
+
 fn ring_and_fail(bed: &mut Bed, status: u16) -> String {
     bed.feed(&invite("a-2@x"), CUSTOMER);
     let b_inv = bed.take_one(V1, "INVITE ");

@@ -148,9 +148,11 @@ impl ClientTxn {
         ClientEvent::Nothing
     }
 
-    /// Stops retransmitting and ends the transaction (the call gave up on it).
+    /// Stops retransmitting: the call gave up on this request. The
+    /// transaction still takes an answer until timer B: a provisional lets
+    /// the call CANCEL it (RFC 3261 §9.1: not before one), a failure gets
+    /// its ACK.
     pub fn abandon(&mut self) {
-        self.state = ClientState::Terminated;
         self.retransmit_at = None;
         self.outbox = None;
     }
@@ -210,6 +212,23 @@ mod tests {
         assert_eq!(t.poll_timeout(), Some(20 + TIMER_D));
         assert_eq!(t.handle_timeout(20 + TIMER_D), ClientEvent::Nothing);
         assert_eq!(t.state(), ClientState::Terminated);
+    }
+
+    #[test]
+    fn an_abandoned_invite_is_quiet_but_still_takes_its_answer() {
+        let mut t = ClientTxn::new(Kind::Invite, Bytes::from_static(b"INVITE"), 0);
+        t.poll_transmit();
+        t.abandon();
+        assert_eq!(t.poll_timeout(), Some(TIMEOUT_64T1), "no timer A, timer B still runs");
+        assert_eq!(t.handle_timeout(500), ClientEvent::Nothing);
+        assert_eq!(t.poll_transmit(), None, "no retransmission");
+        assert_eq!(t.handle_response(180, 600, ack), ClientEvent::Provisional(180));
+        assert_eq!(t.handle_response(487, 700, ack), ClientEvent::Final(487));
+        assert_eq!(t.poll_transmit().as_deref(), Some(&b"ACK"[..]), "its failure is ACKed");
+        let mut quiet = ClientTxn::new(Kind::Invite, Bytes::from_static(b"INVITE"), 0);
+        quiet.abandon();
+        assert_eq!(quiet.handle_timeout(TIMEOUT_64T1), ClientEvent::Timeout);
+        assert_eq!(quiet.state(), ClientState::Terminated);
     }
 
     #[test]
