@@ -182,6 +182,30 @@ mod tests {
     }
 
     #[test]
+    fn header_parts_clean_every_part_and_skip_content_length() {
+        let mut buf = BytesMut::new();
+        Builder::request(&mut buf, "BYE", "sip:a@h")
+            .header_parts("Via", &["SIP/2.0/UDP h:5060;branch=", "z9hG4bK\r\nInjected: yes", ";rport"])
+            .header_parts("content-length", &["7"])
+            .header_parts("From", &["<sip:a@h>", ";tag=", "1\n"])
+            .header("To", "<sip:b@h>")
+            .header("Call-ID", "c@h")
+            .header_parts("CSeq", &["2", " ", "BYE"])
+            .finish();
+        let msg = parse(&buf).unwrap();
+        assert!(
+            msg.headers().iter().all(|h| h.raw_name != b"Injected"),
+            "{:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        let via = msg.header(HeaderName::Via).unwrap().value;
+        assert_eq!(via, b"SIP/2.0/UDP h:5060;branch=z9hG4bK  Injected: yes;rport", "CR and LF became spaces");
+        assert_eq!(msg.from().unwrap().tag, Some("1"));
+        assert_eq!(msg.headers_named(HeaderName::ContentLength).count(), 1, "only the computed one");
+        assert_eq!(msg.cseq().unwrap().seq, 2);
+    }
+
+    #[test]
     fn response_to_copies_and_tags() {
         let req = b"OPTIONS sip:x@h SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK0\r\nf: <sip:a@h>;tag=1\r\nt: <sip:x@h>\r\ni: c1\r\nCSeq: 5 OPTIONS\r\nMax-Forwards: 70\r\n\r\n";
         let req = parse(req).unwrap();
