@@ -223,7 +223,7 @@ impl Call {
     /// has its final answer only absorbs retransmissions of it (timer K);
     /// over UDP those are harmless strays, so a BYE in Completed is finished.
     pub fn prune(&mut self) {
-        self.byes.retain(|(_, b)| !matches!(b.state(), ClientState::Completed | ClientState::Terminated));
+        self.byes.retain(|(_, b)| !b.settled());
         self.relays.retain(|r| {
             r.awaiting_ack
                 || r.server.state() != ServerState::Terminated
@@ -242,14 +242,13 @@ impl Call {
         if self.linger_until.is_some_and(|t| now >= t) {
             return true;
         }
-        let answered = |s: ClientState| matches!(s, ClientState::Completed | ClientState::Terminated);
         let a_done = matches!(self.a.txn.state(), ServerState::Confirmed | ServerState::Terminated);
         // An attempt given up before any provisional may still answer late:
         // its 2xx must get a BYE that is retransmitted until answered, which
         // only the whole call sends. Such calls stay whole until the end.
         let b_done = self.attempts.iter().all(|t| {
-            answered(t.txn.state())
-                && t.cancel.as_ref().is_none_or(|c| answered(c.state()))
+            t.txn.settled()
+                && t.cancel.as_ref().is_none_or(ClientTxn::settled)
                 && !(t.cancel_wanted && !t.provisional && !t.killed)
         });
         a_done && b_done && self.byes.is_empty() && self.relays.is_empty()

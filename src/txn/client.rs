@@ -67,6 +67,12 @@ impl ClientTxn {
         self.state
     }
 
+    /// It has its final answer (or gave up): from now on it only absorbs
+    /// copies of that answer (timers D, K), and sends nothing of its own.
+    pub fn settled(&self) -> bool {
+        matches!(self.state, ClientState::Completed | ClientState::Terminated)
+    }
+
     /// The ACK a retransmitted failure answer gets, while that can happen.
     pub fn pending_ack(&self) -> Option<&Bytes> {
         self.ack.as_ref().filter(|_| self.state == ClientState::Completed)
