@@ -281,12 +281,7 @@ fn an_ended_call_leaves_only_its_call_ids_to_answer_retransmissions() {
 #[test]
 fn a_cancelled_call_answers_its_cancel_again_after_it_is_gone() {
     let mut bed = Bed::new("");
-    bed.feed(&invite("a-tc@x"), CUSTOMER);
-    let b1 = bed.take_one(V1, "INVITE ");
-    bed.feed(&answer(&b1, 180, "r1", None), V1);
-    bed.take(CUSTOMER);
-    let cancel = a_request("CANCEL", "a-tc@x", 10, "z9hG4bKa1", None);
-    bed.feed(&cancel, CUSTOMER);
+    let (b1, cancel) = ring_and_cancel(&mut bed, "a-tc@x");
     let c = bed.take_one(V1, "CANCEL ");
     bed.feed(&answer(&c, 200, "r1", None), V1);
     let failure = answer(&b1, 487, "r1", None);
@@ -354,6 +349,18 @@ fn a_vendor_given_up_before_it_rang_is_cancelled_when_it_rings() {
     let ack = bed.take_one(V1, "ACK ");
     assert!(ack.contains("CSeq: 1 ACK") && ack.contains("tag=r1"), "{ack}");
     assert_eq!(bed.cdrs().len(), 1);
+}
+
+/// A call whose vendor rings (tag `r1`), then the caller's CANCEL: the
+/// B-leg INVITE and the CANCEL as sent.
+fn ring_and_cancel(bed: &mut Bed, call_id: &str) -> (String, String) {
+    bed.feed(&invite(call_id), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 180, "r1", None), V1);
+    bed.take(CUSTOMER);
+    let cancel = a_request("CANCEL", call_id, 10, "z9hG4bKa1", None);
+    bed.feed(&cancel, CUSTOMER);
+    (b1, cancel)
 }
 
 fn ring_and_fail(bed: &mut Bed, status: u16) -> String {
@@ -431,12 +438,7 @@ fn stop_switch_after_invite_timeout() {
 #[test]
 fn caller_cancel_before_answer() {
     let mut bed = Bed::new("");
-    bed.feed(&invite("a-5@x"), CUSTOMER);
-    let b1 = bed.take_one(V1, "INVITE ");
-    bed.feed(&answer(&b1, 180, "r1", None), V1);
-    bed.take(CUSTOMER);
-    let cancel = a_request("CANCEL", "a-5@x", 10, "z9hG4bKa1", None);
-    bed.feed(&cancel, CUSTOMER);
+    let (b1, _) = ring_and_cancel(&mut bed, "a-5@x");
     let to_a = bed.take(CUSTOMER);
     assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 200") && m.contains("CANCEL")));
     assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 487") && m.contains("INVITE")));
