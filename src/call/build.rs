@@ -4,6 +4,8 @@
 
 use crate::sip::{Builder, HeaderName, Message, response_to};
 use bytes::{Bytes, BytesMut};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
 
 /// Where tandem is, as written in Via and Contact.
 #[derive(Clone, Debug)]
@@ -27,6 +29,42 @@ impl Local {
         let mut port = itoa::Buffer::new();
         b.header_parts("Contact", &["<sip:", &self.host, ":", port.format(self.port), ">"])
     }
+}
+
+/// `ip:port` as `SocketAddr` displays it (IPv6 in brackets), written by hand
+/// for IPv4: every call needs a few, and the formatting machinery cost more
+/// than the rest of the string.
+pub fn push_addr(out: &mut String, addr: SocketAddr) {
+    let SocketAddr::V4(v4) = addr else {
+        let _ = write!(out, "{addr}");
+        return;
+    };
+    let mut n = itoa::Buffer::new();
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(n.format(octet));
+    }
+    out.push(':');
+    out.push_str(n.format(v4.port()));
+}
+
+/// `addr` as text (see [`push_addr`]).
+pub fn addr_text(addr: SocketAddr) -> String {
+    let mut s = String::with_capacity(21);
+    push_addr(&mut s, addr);
+    s
+}
+
+/// `sip:user@ip:port`.
+pub fn sip_uri(user: &str, peer: SocketAddr) -> String {
+    let mut s = String::with_capacity(26 + user.len());
+    s.push_str("sip:");
+    s.push_str(user);
+    s.push('@');
+    push_addr(&mut s, peer);
+    s
 }
 
 /// A request inside (or starting) a dialog.
@@ -161,5 +199,20 @@ pub fn reason(status: u16) -> &'static str {
         600 => "Busy Everywhere",
         603 => "Decline",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_read_as_socket_addr_displays_them() {
+        for a in ["0.0.0.0:0", "127.0.0.1:5060", "255.255.255.255:65535", "[2001:db8::1]:5060", "[::1]:1"] {
+            let addr: SocketAddr = a.parse().expect("constant address");
+            assert_eq!(addr_text(addr), addr.to_string());
+        }
+        let peer: SocketAddr = "198.51.100.1:5070".parse().expect("constant address");
+        assert_eq!(sip_uri("+12125551212", peer), "sip:+12125551212@198.51.100.1:5070");
     }
 }

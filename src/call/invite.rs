@@ -168,16 +168,16 @@ impl Core {
             occupy(counter);
             let (peer, name) = (gw.address, gw.name.get_ref().clone());
             let call_id = self.ids.call_id(&self.local.host);
-            let plain = format!("sip:{}@{peer}", cand.b_number);
+            let plain = build::sip_uri(&cand.b_number, peer);
             let uri = match (&gw.lrn, gw.lrn_uri_params) {
                 (Some(_), true) => call
                     .lrn
                     .uri_user(&cand.b_number)
-                    .map_or_else(|| plain.clone(), |u| format!("sip:{u}@{peer}")),
+                    .map_or_else(|| plain.clone(), |u| build::sip_uri(&u, peer)),
                 _ => plain.clone(),
             };
             let from = Call::b_from(&self.local, &call.a.caller, &self.ids.tag());
-            let to = format!("<{plain}>");
+            let to = ["<", &plain, ">"].concat();
             let branch = self.ids.branch();
             let body = call.a.body.as_ref().map(|(t, b)| (t.as_str(), &b[..]));
             let invite = Request {
@@ -478,14 +478,14 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: String) -> 
         _ => from.map(|f| f.uri_raw.to_owned()).unwrap_or_default(),
     };
     let caller =
-        from.and_then(|f| f.uri().ok()?.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+        msg.from_uri().ok().and_then(|u| u.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
     let body = build::body_of(msg).map(|(t, b)| (t.to_owned(), data.slice_ref(b)));
     ALeg {
         call_id: msg.call_id().unwrap_or_default().to_owned(),
         peer,
         invite: data.clone(),
         branch: msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default().to_owned(),
-        our_from: format!("{};tag={our_tag}", text(HeaderName::To)),
+        our_from: [&text(HeaderName::To), ";tag=", &our_tag].concat(),
         our_tag,
         from: text(HeaderName::From),
         target,
@@ -504,15 +504,12 @@ fn a_cdr(
     dialed: &str,
     now: Now,
 ) -> Cdr {
-    let caller = msg
-        .from()
-        .ok()
-        .and_then(|f| f.uri().ok()?.user_decoded())
-        .map(|u| String::from_utf8_lossy(&u).into_owned());
+    let caller =
+        msg.from_uri().ok().and_then(|u| u.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
     Cdr {
         a_call_id: msg.call_id().unwrap_or_default().to_owned(),
         customer: snap.config.mapping_gateways[customer].name.get_ref().clone(),
-        source: peer.to_string(),
+        source: build::addr_text(peer),
         caller: caller.unwrap_or_default(),
         dialed: dialed.to_owned(),
         lrn_source: "none".into(),

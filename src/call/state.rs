@@ -256,10 +256,7 @@ impl Call {
 
     /// The B-leg's From as tandem writes it: the caller's user at tandem's host.
     pub fn b_from(local: &Local, caller: &str, tag: &str) -> String {
-        if caller.is_empty() {
-            format!("<sip:anonymous@{}>;tag={tag}", local.host)
-        } else {
-            format!("<sip:{caller}@{}>;tag={tag}", local.host)
-        }
+        let user = if caller.is_empty() { "anonymous" } else { caller };
+        ["<sip:", user, "@", &local.host, ">;tag=", tag].concat()
     }
 }

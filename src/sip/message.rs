@@ -9,6 +9,7 @@ use super::scan::{find_top, is_token_byte, parse_decimal, split_top, trim, trim_
 use super::typed::{Auth, CSeq, Method, tokens};
 use super::uri::Uri;
 use super::via::Via;
+use std::cell::OnceCell;
 
 /// Most header lines accepted in one message.
 pub const MAX_HEADERS: usize = 128;
@@ -72,6 +73,20 @@ pub struct Message<'a> {
     /// typed views then slice it instead of checking each value again).
     head: Option<&'a str>,
     body: &'a [u8],
+    views: Views<'a>,
+}
+
+/// The typed views every message is asked for more than once (validation,
+/// then the transaction layer and the core): each parsed at most once.
+#[derive(Clone, Debug, Default)]
+struct Views<'a> {
+    request_uri: OnceCell<Result<Uri<'a>, ParseError>>,
+    call_id: OnceCell<Result<&'a str, ParseError>>,
+    cseq: OnceCell<Result<CSeq<'a>, ParseError>>,
+    from: OnceCell<Result<NameAddr<'a>, ParseError>>,
+    from_uri: OnceCell<Result<Uri<'a>, ParseError>>,
+    to: OnceCell<Result<NameAddr<'a>, ParseError>>,
+    top_via: OnceCell<Result<Via<'a>, ParseError>>,
 }
 
 /// Parses a datagram: start line, header index, body framed by
@@ -96,7 +111,7 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     let body = frame_body(&buf[body_start..], content_length)?;
     let end = body_start + body.len();
     let head = std::str::from_utf8(&buf[head_start..body_start]).ok();
-    Ok(Message { buf: &buf[..end], start, headers, head, body })
+    Ok(Message { buf: &buf[..end], start, headers, head, body, views: Views::default() })
 }
 
 /// The Call-ID header's value, found by the same scan as [`parse`] but with
@@ -292,7 +307,12 @@ impl<'a> Message<'a> {
     /// The Request-URI, parsed now; `None` for a response or a malformed URI
     /// (which [`Message::validate`] reports).
     pub fn request_uri(&self) -> Option<Uri<'a>> {
-        request_uri(self.request_uri_raw()?).ok()
+        self.checked_request_uri()?.ok()
+    }
+
+    fn checked_request_uri(&self) -> Option<Result<Uri<'a>, ParseError>> {
+        let raw = self.request_uri_raw()?;
+        Some(*self.views.request_uri.get_or_init(|| request_uri(raw)))
     }
 
     /// The Request-URI as written; `None` for a response.
@@ -346,26 +366,39 @@ impl<'a> Message<'a> {
 
     /// Call-ID: one word or `word@word` of visible characters.
     pub fn call_id(&self) -> Result<&'a str, ParseError> {
-        let v = self.first_str(HeaderName::CallId)?;
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ParseError::BadHeader(HeaderName::CallId));
-        }
-        Ok(v)
+        *self.views.call_id.get_or_init(|| {
+            let v = self.first_str(HeaderName::CallId)?;
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ParseError::BadHeader(HeaderName::CallId));
+            }
+            Ok(v)
+        })
     }
 
     /// CSeq.
     pub fn cseq(&self) -> Result<CSeq<'a>, ParseError> {
-        CSeq::parse(self.first_str(HeaderName::CSeq)?).map_err(|_| ParseError::BadHeader(HeaderName::CSeq))
+        *self.views.cseq.get_or_init(|| {
+            CSeq::parse(self.first_str(HeaderName::CSeq)?)
+                .map_err(|_| ParseError::BadHeader(HeaderName::CSeq))
+        })
     }
 
     /// From.
     pub fn from(&self) -> Result<NameAddr<'a>, ParseError> {
-        self.name_addr(HeaderName::From)
+        *self.views.from.get_or_init(|| self.name_addr(HeaderName::From))
+    }
+
+    /// The From URI (validation checks it, the core reads the caller from it).
+    pub fn from_uri(&self) -> Result<Uri<'a>, ParseError> {
+        *self
+            .views
+            .from_uri
+            .get_or_init(|| self.from()?.uri().map_err(|_| ParseError::BadHeader(HeaderName::From)))
     }
 
     /// To.
     pub fn to(&self) -> Result<NameAddr<'a>, ParseError> {
-        self.name_addr(HeaderName::To)
+        *self.views.to.get_or_init(|| self.name_addr(HeaderName::To))
     }
 
     fn name_addr(&self, name: HeaderName) -> Result<NameAddr<'a>, ParseError> {
@@ -381,10 +414,12 @@ impl<'a> Message<'a> {
     pub fn top_via(&self) -> Result<Via<'a>, ParseError> {
         // The first value of the first Via header: what `vias().next()` gives,
         // without the list machinery (every message asks for it).
-        let h = self.header(HeaderName::Via).ok_or(ParseError::MissingHeader(HeaderName::Via))?;
-        let s = self.text(h)?;
-        let first = find_top(s.as_bytes(), b',').map_or(s, |i| &s[..i]);
-        Via::parse(first).map_err(|_| ParseError::BadHeader(HeaderName::Via))
+        *self.views.top_via.get_or_init(|| {
+            let h = self.header(HeaderName::Via).ok_or(ParseError::MissingHeader(HeaderName::Via))?;
+            let s = self.text(h)?;
+            let first = find_top(s.as_bytes(), b',').map_or(s, |i| &s[..i]);
+            Via::parse(first).map_err(|_| ParseError::BadHeader(HeaderName::Via))
+        })
     }
 
     /// Every Contact value in order.
@@ -408,16 +443,17 @@ impl<'a> Message<'a> {
         name: HeaderName,
         f: fn(&'a str) -> Result<T, Invalid>,
     ) -> impl Iterator<Item = Result<T, ParseError>> + '_ {
+        self.list_values(name).map(move |v| f(v?).map_err(|_| ParseError::BadHeader(name)))
+    }
+
+    /// Comma-separated values of every header `name`, unparsed.
+    fn list_values(&self, name: HeaderName) -> impl Iterator<Item = Result<&'a str, ParseError>> + '_ {
         self.headers_named(name).flat_map(move |h| {
             let (values, bad) = match self.text(h) {
                 Ok(s) => (Some(split_top(s, b',')), None),
                 Err(e) => (None, Some(Err(e))),
             };
-            values
-                .into_iter()
-                .flatten()
-                .map(move |v| f(v).map_err(|_| ParseError::BadHeader(name)))
-                .chain(bad)
+            values.into_iter().flatten().map(Ok).chain(bad)
         })
     }
 
@@ -481,8 +517,8 @@ impl<'a> Message<'a> {
     /// method, and every header tandem interprets well formed.
     pub fn validate(&self) -> Result<(), ParseError> {
         use HeaderName as H;
-        if let Some(raw) = self.request_uri_raw() {
-            request_uri(raw)?;
+        if let Some(uri) = self.checked_request_uri() {
+            uri?;
         }
         for required in [H::CallId, H::CSeq, H::From, H::To, H::Via] {
             if self.header(required).is_none() {
@@ -495,10 +531,15 @@ impl<'a> Message<'a> {
             return Err(ParseError::CSeqMismatch);
         }
         self.call_id()?;
-        for (name, addr) in [(H::From, self.from()?), (H::To, self.to()?)] {
-            addr.uri().map_err(|_| ParseError::BadHeader(name))?;
+        self.from()?;
+        let to = self.to()?;
+        self.from_uri()?;
+        to.uri().map_err(|_| ParseError::BadHeader(H::To))?;
+        // The top one is kept for the core; the rest are only checked.
+        self.top_via()?;
+        for v in self.list_values(H::Via).skip(1) {
+            Via::parse(v?).map_err(|_| ParseError::BadHeader(H::Via))?;
         }
-        self.vias().try_for_each(|v| v.map(drop))?;
         self.max_forwards()?;
         self.expires()?;
         self.contacts().try_for_each(|c| c.map(drop))?;
