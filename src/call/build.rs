@@ -145,7 +145,27 @@ pub fn response(
     body: Option<(&str, &[u8])>,
 ) -> Bytes {
     let mut buf = BytesMut::with_capacity(512 + body.map_or(0, |b| b.1.len()));
-    let mut b = response_to(&mut buf, req, status, reason, to_tag);
+    let b = response_to(&mut buf, req, status, reason, to_tag);
+    finish_response(b, status, contact, body);
+    buf.freeze()
+}
+
+/// A response whose copied headers (Via, From, To with our tag, Call-ID,
+/// CSeq) were written once by [`crate::sip::response_head`].
+pub fn response_on(
+    head: &[u8],
+    status: u16,
+    reason: &str,
+    contact: Option<&Local>,
+    body: Option<(&str, &[u8])>,
+) -> Bytes {
+    let mut buf = BytesMut::with_capacity(128 + head.len() + body.map_or(0, |b| b.1.len()));
+    finish_response(Builder::response_on(&mut buf, status, reason, head), status, contact, body);
+    buf.freeze()
+}
+
+/// Contact, Retry-After for a 503, and the body.
+fn finish_response(mut b: Builder<'_>, status: u16, contact: Option<&Local>, body: Option<(&str, &[u8])>) {
     if let Some(local) = contact {
         b = local.put_contact(b);
     }
@@ -156,7 +176,6 @@ pub fn response(
         Some((ctype, body)) if !body.is_empty() => b.header("Content-Type", ctype).body(body),
         _ => b.finish(),
     }
-    buf.freeze()
 }
 
 /// The Content-Type and body of a message, when it has a body.

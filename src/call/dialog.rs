@@ -132,8 +132,9 @@ impl Core {
 
     /// Our own BYE to one leg.
     pub(super) fn send_bye(&mut self, call: &mut Call, side: Side, now: Now) {
-        let bye = self.request_to(call, side, "BYE", None, None);
-        call.byes.push((side, ClientTxn::new(Kind::NonInvite, bye, now.ms)));
+        let branch = self.ids.branch();
+        let bye = route_to(call, side, None).request("BYE", &branch, None, self.local_for(side));
+        call.byes.push((side, branch, ClientTxn::new(Kind::NonInvite, bye, now.ms)));
     }
 
     /// Builds an in-dialog request towards `side` (`cseq` None: the next one).
@@ -215,9 +216,7 @@ impl Core {
     fn leg_response(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, now: Now) {
         let status = msg.status().unwrap_or(0);
         let branch = top_branch(msg);
-        if let Some((_, bye)) =
-            call.byes.iter_mut().find(|(s, b)| *s == side && in_branch(b.request(), branch))
-        {
+        if let Some((_, _, bye)) = call.byes.iter_mut().find(|(s, b, _)| *s == side && b == branch) {
             bye.handle_response(status, now.ms, Bytes::new);
             return;
         }
@@ -267,7 +266,7 @@ impl Core {
             call.note_failure(408);
             self.fail(call, 408, HangUp::System, now);
         }
-        for (_, bye) in &mut call.byes {
+        for (_, _, bye) in &mut call.byes {
             bye.handle_timeout(now.ms);
         }
         self.relay_timers(call, now);

@@ -106,7 +106,7 @@ impl Core {
         now: Now,
     ) {
         let NewCall { data, peer, dialed, snap } = new;
-        let mut a = a_leg(msg, &data, peer, self.ids.tag());
+        let mut a = a_leg(msg, &data, peer, &self.ids.tag());
         a.txn.respond(100, build::response(msg, 100, "Trying", None, None, None), now.ms);
         let mut cdr = a_cdr(msg, peer, &snap, d.customer, &dialed, now);
         cdr.routed.clone_from(&d.number);
@@ -344,13 +344,10 @@ impl Core {
             let pdd = now.unix_ms.saturating_sub(call.cdr.setup_ms).max(1) as u64;
             let _ = self.metrics.post_dial_delay_ms.record(pdd);
         }
-        let invite = call.a.invite.clone();
-        let Ok(req) = sip::parse(&invite) else { return };
-        let rsp = build::response(
-            &req,
+        let rsp = build::response_on(
+            &call.a.response_head,
             status,
             &reason_of(msg),
-            Some(&call.a.our_tag),
             Some(&self.local),
             body_of(msg),
         );
@@ -359,11 +356,8 @@ impl Core {
 
     /// Ends an unanswered call with `code` to the caller.
     pub(super) fn fail(&mut self, call: &mut Call, code: u16, hangup: HangUp, now: Now) {
-        let invite = call.a.invite.clone();
-        if let Ok(req) = sip::parse(&invite) {
-            let rsp = build::response(&req, code, build::reason(code), Some(&call.a.our_tag), None, None);
-            call.a.txn.respond(code, rsp, now.ms);
-        }
+        let rsp = build::response_on(&call.a.response_head, code, build::reason(code), None, None);
+        call.a.txn.respond(code, rsp, now.ms);
         self.stats.calls_failed += 1;
         self.end_call(call, code, hangup, now);
     }
@@ -379,7 +373,7 @@ impl Core {
         call.linger_until = Some(now.ms + LINGER_MS);
         // Until its transactions only absorb (then tombs.rs takes over), keep only what they
         // hold, not the offer, the routing plan or the INVITE it was built from.
-        (call.a.invite, call.a.body, call.candidates) = (Bytes::new(), None, Vec::new());
+        (call.a.response_head, call.a.body, call.candidates) = (Bytes::new(), None, Vec::new());
         for att in &mut call.attempts {
             release_attempt(&call.snap, att);
         }
@@ -470,7 +464,7 @@ fn reason_of<'m>(msg: &Message<'m>) -> std::borrow::Cow<'m, str> {
     }
 }
 
-fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: String) -> ALeg {
+fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: &str) -> ALeg {
     let text = |name| msg.header(name).and_then(|h| h.value_str().ok()).unwrap_or_default().to_owned();
     let from = msg.from().ok();
     let target = match msg.contacts().next() {
@@ -483,10 +477,9 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: String) -> 
     ALeg {
         call_id: msg.call_id().unwrap_or_default().to_owned(),
         peer,
-        invite: data.clone(),
+        response_head: sip::response_head(msg, Some(our_tag)),
         branch: msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default().to_owned(),
-        our_from: [&text(HeaderName::To), ";tag=", &our_tag].concat(),
-        our_tag,
+        our_from: [&text(HeaderName::To), ";tag=", our_tag].concat(),
         from: text(HeaderName::From),
         target,
         txn: ServerTxn::new(Kind::Invite),

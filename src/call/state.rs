@@ -36,10 +36,10 @@ pub enum Phase {
 pub struct ALeg {
     pub call_id: String,
     pub peer: SocketAddr,
-    /// The INVITE as received (responses are built from it).
-    pub invite: Bytes,
+    /// What every response to the INVITE copies from it, our To tag included
+    /// (`sip::response_head`), so that no response parses the INVITE again.
+    pub response_head: Bytes,
     pub branch: String,
-    pub our_tag: String,
     /// From value as received (their tag inside).
     pub from: String,
     /// To value as received with our tag added: the From of our requests to A.
@@ -119,7 +119,9 @@ pub struct Call {
     /// The end plus timer J (and T4): until then the call, or its tombs,
     /// answer a retransmitted BYE or CANCEL with the same 200, not a 481.
     pub linger_until: Option<u64>,
-    pub byes: Vec<(Side, ClientTxn)>,
+    /// Our BYEs: the leg, the branch (to match answers without parsing our
+    /// own request again) and the transaction.
+    pub byes: Vec<(Side, String, ClientTxn)>,
     pub relays: Vec<Relay>,
     pub cdr: Cdr,
     pub scheduled: Option<u64>,
@@ -176,7 +178,7 @@ impl Call {
             t = earliest(t, at.txn.poll_timeout());
             t = earliest(t, at.cancel.as_ref().and_then(ClientTxn::poll_timeout));
         }
-        for (_, b) in &self.byes {
+        for (_, _, b) in &self.byes {
             t = earliest(t, b.poll_timeout());
         }
         for r in &self.relays {
@@ -203,7 +205,7 @@ impl Call {
         }
         for k in 0..self.byes.len() {
             let (side, peer) = (self.byes[k].0, self.peer(self.byes[k].0));
-            while let Some(d) = self.byes[k].1.poll_transmit() {
+            while let Some(d) = self.byes[k].2.poll_transmit() {
                 out.push_to(side, (d, peer));
             }
         }
@@ -223,7 +225,7 @@ impl Call {
     /// has its final answer only absorbs retransmissions of it (timer K);
     /// over UDP those are harmless strays, so a BYE in Completed is finished.
     pub fn prune(&mut self) {
-        self.byes.retain(|(_, b)| !b.settled());
+        self.byes.retain(|(_, _, b)| !b.settled());
         self.relays.retain(|r| {
             r.awaiting_ack
                 || r.server.state() != ServerState::Terminated

@@ -3,7 +3,7 @@
 
 use super::header::HeaderName;
 use super::message::{Header, Message};
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Writes one message into `buf`. Finish with [`Builder::body`] or
 /// [`Builder::finish`].
@@ -33,6 +33,14 @@ impl<'b> Builder<'b> {
         put_clean(buf, reason.as_bytes());
         buf.put_slice(b"\r\n");
         Builder { buf }
+    }
+
+    /// Starts a response whose copied headers were written before by
+    /// [`response_head`].
+    pub fn response_on(buf: &'b mut BytesMut, status: u16, reason: &str, head: &[u8]) -> Self {
+        let b = Builder::response(buf, status, reason);
+        b.buf.put_slice(head);
+        b
     }
 
     /// Adds a header. CR and LF in `value` become spaces, so input copied
@@ -130,7 +138,20 @@ pub fn response_to<'b>(
     reason: &str,
     to_tag: Option<&str>,
 ) -> Builder<'b> {
-    let mut b = Builder::response(buf, status, reason);
+    relay_response_headers(Builder::response(buf, status, reason), req, to_tag)
+}
+
+/// The header lines [`response_to`] copies from `req`, alone: written once,
+/// they serve every later response to the same request (see
+/// [`Builder::response_on`]) without parsing the request again.
+pub fn response_head(req: &Message<'_>, to_tag: Option<&str>) -> Bytes {
+    let mut buf = BytesMut::with_capacity(req.as_bytes().len().min(1024));
+    // Only the head: the status line before it and the rest after it come later.
+    let _ = relay_response_headers(Builder { buf: &mut buf }, req, to_tag);
+    buf.freeze()
+}
+
+fn relay_response_headers<'b>(mut b: Builder<'b>, req: &Message<'_>, to_tag: Option<&str>) -> Builder<'b> {
     for h in req.headers() {
         b = match h.name {
             HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => b.relay(h),
@@ -161,6 +182,26 @@ fn relay_to<'b>(b: Builder<'b>, h: &Header<'_>, req: &Message<'_>, to_tag: Optio
 mod tests {
     use super::*;
     use crate::sip::parse;
+
+    #[test]
+    fn a_response_on_a_written_head_is_the_response_to_the_request() {
+        let req = b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP p1;branch=z9hG4bK1\r\nv: SIP/2.0/UDP p2;branch=z9hG4bK2\r\n\
+                    f: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nMax-Forwards: 70\r\ni: c1\r\nCSeq: 7 INVITE\r\n\
+                    Content-Length: 0\r\n\r\n";
+        let req = parse(req).unwrap();
+        for tag in [None, Some("t9")] {
+            let mut direct = BytesMut::new();
+            response_to(&mut direct, &req, 180, "Ringing", tag).header("Contact", "<sip:x>").finish();
+            let head = response_head(&req, tag);
+            let mut reused = BytesMut::new();
+            Builder::response_on(&mut reused, 180, "Ringing", &head).header("Contact", "<sip:x>").finish();
+            assert_eq!(reused, direct);
+        }
+        let head = response_head(&req, Some("t9"));
+        assert!(head.starts_with(b"Via: SIP/2.0/UDP p1;branch=z9hG4bK1\r\nv: SIP/2.0/UDP p2"));
+        assert!(memchr::memmem::find(&head, b"To: <sip:b@h>;tag=t9\r\n").is_some());
+        assert!(memchr::memmem::find(&head, b"Max-Forwards").is_none());
+    }
 
     #[test]
     fn request_round_trip() {

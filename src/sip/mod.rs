@@ -23,7 +23,7 @@ mod uri;
 mod via;
 
 pub use addr::NameAddr;
-pub use build::{Builder, response_to};
+pub use build::{Builder, response_head, response_to};
 pub use error::{Invalid, ParseError};
 pub use header::HeaderName;
 pub use message::{Contact, Header, MAX_HEADERS, MAX_MESSAGE, Message, StartLine, call_id_of, parse};
