@@ -32,10 +32,11 @@ impl Core {
     ) {
         let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
         match (side, msg.method()) {
-            (Side::A, Some(Method::Invite)) if !has_to_tag => {
+            (Side::A, Some(Method::Invite)) if !has_to_tag && !is_merged(&call.a.branch, msg) => {
                 call.a.txn.handle_retransmission();
                 self.stats.retransmissions += 1;
             }
+            (Side::A, Some(Method::Invite)) if !has_to_tag => self.reply_on(side, msg, peer, 482),
             (_, Some(Method::Ack)) => self.on_ack(call, side, msg, now),
             (Side::A, Some(Method::Cancel)) => self.on_cancel(call, msg, peer, now),
             (_, Some(Method::Bye)) => self.on_bye(call, side, msg, peer, now),
@@ -97,13 +98,17 @@ impl Core {
         &mut self,
         side: Side,
         branch_matches: bool,
+        merged: bool,
         msg: &sip::Message<'_>,
         peer: SocketAddr,
     ) {
         let has_to_tag = msg.to().is_ok_and(|t| t.tag.is_some());
         match msg.method() {
             Some(Method::Ack) => {}
-            Some(Method::Invite) if side == Side::A && !has_to_tag => self.stats.retransmissions += 1,
+            Some(Method::Invite) if side == Side::A && !has_to_tag && !merged => {
+                self.stats.retransmissions += 1
+            }
+            Some(Method::Invite) if side == Side::A && !has_to_tag => self.reply_on(side, msg, peer, 482),
             Some(Method::Bye) => self.reply_on(side, msg, peer, 200),
             Some(Method::Cancel) if side == Side::A && branch_matches => self.reply_on(side, msg, peer, 200),
             _ => self.reply_on(side, msg, peer, 481),
@@ -313,6 +318,16 @@ impl Side {
             Side::B(_) => Side::A,
         }
     }
+}
+
+/// An initial INVITE with the call's Call-ID but another RFC 3261 branch:
+/// not a retransmission but a second transaction, a request that looped or
+/// forked back to us, or a Call-ID reused for a new call. RFC 3261 §8.2.2.2
+/// answers a merged request 482; a retransmission is absorbed. Branches
+/// without the magic cookie (RFC 2543) are not compared.
+pub(super) fn is_merged(call_branch: &str, msg: &Message<'_>) -> bool {
+    let branch = top_branch(msg);
+    call_branch.starts_with("z9hG4bK") && branch.starts_with("z9hG4bK") && branch != call_branch
 }
 
 pub(super) fn top_branch<'m>(msg: &Message<'m>) -> &'m str {

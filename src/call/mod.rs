@@ -566,7 +566,8 @@ impl Core {
         }
         if let Some(tomb) = self.tombs.get(call_id, now.ms) {
             let (side, invite_branch) = (tomb.side, tomb.branch.as_ref() == dialog::top_branch(msg));
-            return self.after_end(side, invite_branch, msg, peer);
+            let merged = dialog::is_merged(&tomb.branch, msg);
+            return self.after_end(side, invite_branch, merged, msg, peer);
         }
         let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
         match msg.method() {

@@ -565,6 +565,36 @@ fn refusals() {
 }
 
 #[test]
+fn a_merged_invite_gets_482_and_a_retransmission_does_not() {
+    // RFC 3261 §8.2.2.2: same Call-ID, From tag and CSeq, no To tag, another branch.
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-m@x"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    let b1 = bed.take_one(V1, "INVITE ");
+    let looped = invite("a-m@x").replace("branch=z9hG4bKa1", "branch=z9hG4bKloop");
+    bed.feed(&looped, CUSTOMER);
+    let refused = bed.take_one(CUSTOMER, "SIP/2.0 482");
+    assert!(refused.contains("branch=z9hG4bKloop"), "{refused}");
+    assert!(bed.take(V1).is_empty(), "no second B-leg");
+    bed.feed(&invite("a-m@x"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    // RFC 2543 peers (no magic cookie) are not compared: absorbed as before.
+    bed.feed(&invite("a-m@x").replace("branch=z9hG4bKa1", "branch=old1"), CUSTOMER);
+    assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with("SIP/2.0 482")));
+
+    // After the end, from the tombs: the same answers.
+    bed.feed(&answer(&b1, 486, "bt", None), V1);
+    bed.take_one(CUSTOMER, "SIP/2.0 486");
+    bed.feed(&a_request("ACK", "a-m@x", 10, "z9hG4bKa1", Some("x")), CUSTOMER);
+    assert_eq!((bed.core.held_calls(), bed.core.ended_call_ids()), (0, 2));
+    bed.feed(&invite("a-m@x"), CUSTOMER);
+    assert!(bed.take(CUSTOMER).is_empty(), "the INVITE again is absorbed");
+    bed.feed(&looped, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 482");
+    assert!(bed.take(V1).iter().all(|m| !m.starts_with("INVITE ")), "no new call on a used Call-ID");
+}
+
+#[test]
 fn retransmissions_are_absorbed() {
     let mut bed = Bed::new("");
     bed.feed(&invite("a-12@x"), CUSTOMER);
