@@ -169,6 +169,10 @@ impl<I: PacketIo> Shard<I> {
             for chunk in batch.datagrams.chunks(super::io::udp::BATCH) {
                 self.dispatch(chunk, received, handoffs, invites_in, report, now);
             }
+            // What this batch caused leaves now, not after the turn's other
+            // batches: under load a turn reads up to RX_BATCHES_PER_TURN of them.
+            self.flush()?;
+            record_latency(invites_in, report);
             if got < super::io::udp::BATCH {
                 // A short batch emptied the socket: the next datagram raises a
                 // new readiness event, so asking again would only get EAGAIN.
