@@ -185,8 +185,7 @@ impl<I: PacketIo> Shard<I> {
     /// Hands other shards' datagrams over, then handles ours. Other shards'
     /// go first, so their owners work while we do ours. Only the owner parses
     /// a datagram whole; here a scan of its head up to the Call-ID picks the
-    /// owner. Ours wait on the stack: a growing Vec of parsed messages was
-    /// several KB of heap per batch.
+    /// owner. Ours are then parsed and handled one at a time, in order.
     fn dispatch(
         &mut self,
         chunk: &[(Bytes, SocketAddr)],
@@ -198,42 +197,45 @@ impl<I: PacketIo> Shard<I> {
     ) {
         let shards = handoffs.len() as u16;
         debug_assert!(chunk.len() <= super::io::udp::BATCH, "a longer chunk would be cut short");
-        let mut mine: [Option<(sip::Message<'_>, &Bytes, SocketAddr)>; super::io::udp::BATCH] =
-            std::array::from_fn(|_| None);
-        for ((data, peer), slot) in chunk.iter().zip(&mut mine) {
-            let owner = match shards {
-                1 => self.id,
-                _ => sip::call_id_of(data).map_or(self.id, |id| ids::owner(id, shards)),
-            };
-            if owner != self.id {
-                handoffs[owner as usize].push((data.clone(), *peer, received));
-                continue;
+        let mut mine = [true; super::io::udp::BATCH];
+        if shards > 1 {
+            for ((data, peer), mine) in chunk.iter().zip(&mut mine) {
+                let owner = sip::call_id_of(data).map_or(self.id, |id| ids::owner(id, shards));
+                if owner != self.id {
+                    handoffs[owner as usize].push((data.clone(), *peer, received));
+                    *mine = false;
+                }
             }
-            match sip::parse(data) {
-                Ok(msg) => *slot = Some((msg, data, *peer)),
-                Err(_) => self.core.count_unparsable(),
-            }
+            self.push_handoffs(handoffs, report);
         }
-        self.push_handoffs(handoffs, report);
-        for (msg, data, peer) in mine.into_iter().flatten() {
-            if is_new_invite(&msg) {
-                invites_in.push(received);
+        for ((data, peer), _) in chunk.iter().zip(mine).filter(|(_, mine)| *mine) {
+            self.handle(data, *peer, received, invites_in, now);
+        }
+    }
+
+    /// Parses one of our datagrams and runs the core on it.
+    fn handle(
+        &mut self,
+        data: &Bytes,
+        peer: SocketAddr,
+        received: Instant,
+        invites_in: &mut Vec<Instant>,
+        now: Now,
+    ) {
+        match sip::parse(data) {
+            Ok(msg) => {
+                if is_new_invite(&msg) {
+                    invites_in.push(received);
+                }
+                self.core.handle_message(&msg, data, peer, now);
             }
-            self.core.handle_message(&msg, data, peer, now);
+            Err(_) => self.core.count_unparsable(),
         }
     }
 
     fn drain_handoffs(&mut self, invites_in: &mut Vec<Instant>, now: Now) {
         while let Some((data, peer, received)) = self.shared.queues[self.id as usize].pop() {
-            match sip::parse(&data) {
-                Ok(msg) => {
-                    if is_new_invite(&msg) {
-                        invites_in.push(received);
-                    }
-                    self.core.handle_message(&msg, &data, peer, now);
-                }
-                Err(_) => self.core.count_unparsable(),
-            }
+            self.handle(&data, peer, received, invites_in, now);
         }
     }
 
