@@ -99,8 +99,11 @@ fn the_torture_corpus_over_udp_gets_400s_or_counted_drops_and_the_switch_stays_u
     assert!(refused >= 30, "only {refused} of {} invalid messages got a 400", invalid.len());
 
     assert!(sw.child.try_wait().expect("wait").is_none(), "tandem died under the torture corpus");
-    let rsp = exchange(&customer, &sw.addr(), &options(&customer, "alive-after-torture"));
-    assert!(rsp.starts_with("SIP/2.0 200 "), "{rsp}");
+    // Failure answers to the corpus's INVITEs may still be retransmitted: wait for ours.
+    customer.send_to(options(&customer, "alive-after-torture").as_bytes(), sw.addr()).expect("send");
+    let answers = drain(&customer, Duration::from_millis(3000), Duration::from_secs(5));
+    let alive = answers.iter().find(|a| header(a, "Call-ID") == Some("alive-after-torture"));
+    assert!(alive.is_some_and(|a| a.starts_with("SIP/2.0 200 ")), "no 200 to OPTIONS: {alive:?}");
     let scraped = sw.scrape();
     // Every invalid datagram is counted once, answered or dropped; no valid one is.
     let parse_errors = metric(&scraped, "tandem_parse_errors_total").expect("parse errors counted");
@@ -125,8 +128,10 @@ fn a_retransmission_storm_makes_one_call_and_a_looped_invite_gets_482() {
     }
     // Well inside timer A (500 ms): only the first B-leg INVITE can have left.
     let at_vendor = drain(&vendor_sock, Duration::from_millis(300), Duration::from_secs(5));
-    let b_invites: Vec<_> = at_vendor.iter().filter(|m| m.starts_with("INVITE ")).collect();
-    assert_eq!(b_invites.len(), 1, "one B-leg for 200 copies of the INVITE: {at_vendor:?}");
+    // Timer A may already have resent it: count B-legs by Call-ID, not datagrams.
+    let b_legs: std::collections::HashSet<_> =
+        at_vendor.iter().filter(|m| m.starts_with("INVITE ")).filter_map(|m| header(m, "Call-ID")).collect();
+    assert_eq!(b_legs.len(), 1, "one B-leg for 200 copies of the INVITE: {at_vendor:?}");
     let to_customer = drain(&customer, Duration::from_millis(300), Duration::from_secs(5));
     assert!(!to_customer.is_empty(), "the caller hears 100 Trying");
     assert!(to_customer.iter().all(|m| m.starts_with("SIP/2.0 100 ")), "{to_customer:?}");

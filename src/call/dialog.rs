@@ -32,11 +32,18 @@ impl Core {
     ) {
         let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
         match (side, msg.method()) {
-            (Side::A, Some(Method::Invite)) if !has_to_tag && !is_merged(&call.a.branch, msg) => {
-                call.a.txn.handle_retransmission();
-                self.stats.retransmissions += 1;
+            (Side::A, Some(Method::Invite)) if !has_to_tag => {
+                match repeat(&call.a.branch, call.a.invite_cseq, msg) {
+                    Repeat::Retransmission => {
+                        call.a.txn.handle_retransmission();
+                        self.stats.retransmissions += 1;
+                    }
+                    Repeat::Merged => self.refuse(msg, peer, 482),
+                    // RFC 3261 §14.2: an INVITE while an earlier one (with a lower
+                    // CSeq) holds the Call-ID: 500 with Retry-After.
+                    Repeat::NewRequest => self.refuse(msg, peer, 500),
+                }
             }
-            (Side::A, Some(Method::Invite)) if !has_to_tag => self.reply_on(side, msg, peer, 482),
             (_, Some(Method::Ack)) => self.on_ack(call, side, msg, now),
             (Side::A, Some(Method::Cancel)) => self.on_cancel(call, msg, peer, now),
             (_, Some(Method::Bye)) => self.on_bye(call, side, msg, peer, now),
@@ -54,7 +61,12 @@ impl Core {
             self.outbox.push_to(to, (ack, call.peer(to)));
             return;
         }
-        if side != Side::A || !call.a.txn.handle_ack(now.ms) {
+        // Ours: the ACK of a failure has the INVITE's branch (RFC 3261
+        // §17.2.3), the ACK of a 2xx our To tag (the dialog's). The ACK of a
+        // 482 or 500 that refused a second INVITE on this Call-ID has neither.
+        let ours = top_branch(msg) == call.a.branch
+            || msg.to().is_ok_and(|t| t.tag == Some(call.a.our_tag.as_str()));
+        if side != Side::A || !ours || !call.a.txn.handle_ack(now.ms) {
             return; // ACK for a non-2xx, absorbed by the transaction
         }
         let Some(i) = call.answered else { return };
@@ -92,23 +104,25 @@ impl Core {
 
     /// A request in the dialog of a call that has ended (RFC 3261 §17.2.2,
     /// §9.2): a retransmitted BYE, or a CANCEL of the INVITE, gets 200
-    /// again; an ACK or the INVITE itself again is absorbed; anything else
-    /// gets 481, as the dialog is gone.
+    /// again; an ACK or the INVITE itself again is absorbed; the same INVITE
+    /// through another branch (merged) gets 482; anything else gets 481, as
+    /// the dialog is gone. (A new INVITE on the Call-ID never gets here: it
+    /// starts a new call, see `Core::on_request`.)
     pub(super) fn after_end(
         &mut self,
         side: Side,
         branch_matches: bool,
-        merged: bool,
+        repeat: Repeat,
         msg: &sip::Message<'_>,
         peer: SocketAddr,
     ) {
         let has_to_tag = msg.to().is_ok_and(|t| t.tag.is_some());
         match msg.method() {
             Some(Method::Ack) => {}
-            Some(Method::Invite) if side == Side::A && !has_to_tag && !merged => {
-                self.stats.retransmissions += 1
+            Some(Method::Invite) if side == Side::A && !has_to_tag && repeat == Repeat::Merged => {
+                self.refuse(msg, peer, 482)
             }
-            Some(Method::Invite) if side == Side::A && !has_to_tag => self.reply_on(side, msg, peer, 482),
+            Some(Method::Invite) if side == Side::A && !has_to_tag => self.stats.retransmissions += 1,
             Some(Method::Bye) => self.reply_on(side, msg, peer, 200),
             Some(Method::Cancel) if side == Side::A && branch_matches => self.reply_on(side, msg, peer, 200),
             _ => self.reply_on(side, msg, peer, 481),
@@ -320,14 +334,30 @@ impl Side {
     }
 }
 
-/// An initial INVITE with the call's Call-ID but another RFC 3261 branch:
-/// not a retransmission but a second transaction, a request that looped or
-/// forked back to us, or a Call-ID reused for a new call. RFC 3261 §8.2.2.2
-/// answers a merged request 482; a retransmission is absorbed. Branches
-/// without the magic cookie (RFC 2543) are not compared.
-pub(super) fn is_merged(call_branch: &str, msg: &Message<'_>) -> bool {
+/// What an initial INVITE (no To tag) with a call's Call-ID is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Repeat {
+    /// The call's INVITE again (same branch; or a peer without RFC 3261
+    /// branches, whose copies cannot be told apart): absorbed.
+    Retransmission,
+    /// The same request (same CSeq) through another RFC 3261 branch: it
+    /// looped or forked back to us. RFC 3261 §8.2.2.2: 482.
+    Merged,
+    /// Another CSeq: a new request on the Call-ID (a retry, or a reused
+    /// Call-ID).
+    NewRequest,
+}
+
+/// Classifies `msg` against the call's INVITE (its top branch and CSeq).
+pub(super) fn repeat(call_branch: &str, call_cseq: u32, msg: &Message<'_>) -> Repeat {
     let branch = top_branch(msg);
-    call_branch.starts_with("z9hG4bK") && branch.starts_with("z9hG4bK") && branch != call_branch
+    if msg.cseq().map_or(call_cseq, |c| c.seq) != call_cseq {
+        Repeat::NewRequest
+    } else if call_branch.starts_with("z9hG4bK") && branch.starts_with("z9hG4bK") && branch != call_branch {
+        Repeat::Merged
+    } else {
+        Repeat::Retransmission
+    }
 }
 
 pub(super) fn top_branch<'m>(msg: &Message<'m>) -> &'m str {

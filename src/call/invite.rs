@@ -479,6 +479,8 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: &str) -> AL
         peer,
         response_head: sip::response_head(msg, Some(our_tag)),
         branch: msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default().to_owned(),
+        invite_cseq: msg.cseq().map_or(0, |c| c.seq),
+        our_tag: our_tag.to_owned(),
         our_from: [&text(HeaderName::To), ";tag=", our_tag].concat(),
         from: text(HeaderName::From),
         target,

@@ -564,12 +564,18 @@ impl Core {
             self.with_call(slot, now, |core, call| core.in_dialog(call, side, msg, data, peer, now));
             return;
         }
+        let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
         if let Some(tomb) = self.tombs.get(call_id, now.ms) {
             let (side, invite_branch) = (tomb.side, tomb.branch.as_ref() == dialog::top_branch(msg));
-            let merged = dialog::is_merged(&tomb.branch, msg);
-            return self.after_end(side, invite_branch, merged, msg, peer);
+            let repeat = dialog::repeat(&tomb.branch, tomb.cseq, msg);
+            let new_request = side == Side::A && !has_to_tag && repeat == dialog::Repeat::NewRequest;
+            if !(new_request && msg.method() == Some(Method::Invite)) {
+                return self.after_end(side, invite_branch, repeat, msg, peer);
+            }
+            // A new INVITE on the ended call's Call-ID (a retry with a higher
+            // CSeq): a new call. Its own tombs will replace these when it ends.
+            self.tombs.remove(call_id);
         }
-        let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
         match msg.method() {
             Some(Method::Invite) if !has_to_tag => self.new_call(msg, data, peer, now),
             Some(Method::Ack) => {}
@@ -676,6 +682,21 @@ impl Core {
         self.reply_on(if ours { Side::B(0) } else { Side::A }, msg, peer, status);
     }
 
+    /// A stateless refusal of a second INVITE on a call's Call-ID (482, 500),
+    /// with a To tag of its own (RFC 3261 §8.2.6.2), so that its ACK is not
+    /// taken for the ACK of the call's own answer.
+    fn refuse(&mut self, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
+        let tag = self.ids.tag();
+        let mut buf = bytes::BytesMut::with_capacity(512);
+        let b = sip::response_to(&mut buf, msg, status, build::reason(status), Some(&tag));
+        if status == 500 {
+            b.header("Retry-After", "5").finish();
+        } else {
+            b.finish();
+        }
+        self.outbox.push_to(Side::A, (buf.freeze(), peer));
+    }
+
     /// A stateless answer to a request from a call's `side`.
     fn reply_on(&mut self, side: Side, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
         let rsp = build::response(msg, status, build::reason(status), None, None, None);
@@ -727,14 +748,16 @@ impl Core {
         self.by_id.remove(call.a.call_id.as_str());
         if let Some(until) = until {
             let branch = call.a.branch.as_str().into();
-            self.tombs.lay(&call.a.call_id, tombs::Tomb { side: Side::A, branch, ack: None, until });
+            let cseq = call.a.invite_cseq;
+            self.tombs.lay(&call.a.call_id, tombs::Tomb { side: Side::A, branch, cseq, ack: None, until });
         }
         for (i, at) in call.attempts.iter().enumerate() {
             self.by_id.remove(at.call_id.as_str());
             if let Some(until) = until {
                 // The ACK of its 2xx (answered or killed), else of its failure.
                 let ack = at.ack.as_ref().or(at.txn.pending_ack()).map(|a| (a.clone(), at.peer));
-                let tomb = tombs::Tomb { side: Side::B(i as u16), branch: Box::default(), ack, until };
+                let tomb =
+                    tombs::Tomb { side: Side::B(i as u16), branch: Box::default(), cseq: 0, ack, until };
                 self.tombs.lay(&at.call_id, tomb);
             }
         }

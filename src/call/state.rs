@@ -40,6 +40,10 @@ pub struct ALeg {
     /// (`sip::response_head`), so that no response parses the INVITE again.
     pub response_head: Bytes,
     pub branch: String,
+    /// The INVITE's CSeq number: a higher one on this Call-ID is a new INVITE.
+    pub invite_cseq: u32,
+    /// Our To tag: an ACK for our answer carries it.
+    pub our_tag: String,
     /// From value as received (their tag inside).
     pub from: String,
     /// To value as received with our tag added: the From of our requests to A.

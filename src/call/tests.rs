@@ -575,6 +575,14 @@ fn a_merged_invite_gets_482_and_a_retransmission_does_not() {
     bed.feed(&looped, CUSTOMER);
     let refused = bed.take_one(CUSTOMER, "SIP/2.0 482");
     assert!(refused.contains("branch=z9hG4bKloop"), "{refused}");
+    assert!(!to_tag(&refused).is_empty(), "a tag of its own (RFC 3261 §8.2.6.2)");
+    assert!(bed.take(V1).is_empty(), "no second B-leg");
+    // Another CSeq: a new INVITE while the call holds the Call-ID (§14.2).
+    let newer =
+        invite("a-m@x").replace("CSeq: 10 INVITE", "CSeq: 11 INVITE").replace("z9hG4bKa1", "z9hG4bKnew");
+    bed.feed(&newer, CUSTOMER);
+    let busy = bed.take_one(CUSTOMER, "SIP/2.0 500");
+    assert!(busy.contains("Retry-After: 5"), "{busy}");
     assert!(bed.take(V1).is_empty(), "no second B-leg");
     bed.feed(&invite("a-m@x"), CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 100");
@@ -591,7 +599,29 @@ fn a_merged_invite_gets_482_and_a_retransmission_does_not() {
     assert!(bed.take(CUSTOMER).is_empty(), "the INVITE again is absorbed");
     bed.feed(&looped, CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 482");
-    assert!(bed.take(V1).iter().all(|m| !m.starts_with("INVITE ")), "no new call on a used Call-ID");
+    assert!(bed.take(V1).iter().all(|m| !m.starts_with("INVITE ")), "no new call for a merged copy");
+    // A retry with a higher CSeq on the ended call's Call-ID is a new call.
+    bed.feed(&newer, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    bed.take_one(V1, "INVITE ");
+    assert_eq!(bed.core.held_calls(), 1);
+}
+
+#[test]
+fn the_ack_of_a_482_is_not_the_callers_ack() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-k@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "bt", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&invite("a-k@x").replace("z9hG4bKa1", "z9hG4bKloop"), CUSTOMER);
+    let refused = bed.take_one(CUSTOMER, "SIP/2.0 482");
+    bed.feed(&a_request("ACK", "a-k@x", 10, "z9hG4bKloop", Some(&to_tag(&refused))), CUSTOMER);
+    assert!(bed.take(V1).is_empty(), "not relayed to the vendor");
+    bed.advance(600);
+    bed.take_one(CUSTOMER, "SIP/2.0 200"); // still retransmitted: the caller has not ACKed
+    bed.feed(&a_request("ACK", "a-k@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "ACK ");
 }
 
 #[test]

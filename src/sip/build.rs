@@ -38,6 +38,7 @@ impl<'b> Builder<'b> {
     /// Starts a response whose copied headers were written before by
     /// [`response_head`].
     pub fn response_on(buf: &'b mut BytesMut, status: u16, reason: &str, head: &[u8]) -> Self {
+        debug_assert!(!head.is_empty(), "a response needs the copied headers of its request");
         let b = Builder::response(buf, status, reason);
         b.buf.put_slice(head);
         b
