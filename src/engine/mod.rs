@@ -239,8 +239,10 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         context: "latency histogram".into(),
         source: std::io::Error::other(e.to_string()),
     })?;
+    let mut to_send = latency.clone();
     for r in &reports {
         let _ = latency.add(&r.invite_latency_us);
+        let _ = to_send.add(&r.invite_to_send_us);
         crate::info!(
             "shard stopped",
             shard = r.id,
@@ -278,6 +280,14 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         p99_us = latency.value_at_quantile(0.99),
         p999_us = latency.value_at_quantile(0.999),
         max_us = latency.max()
+    );
+    crate::info!(
+        "invite latency to send",
+        count = to_send.len(),
+        p50_us = to_send.value_at_quantile(0.5),
+        p99_us = to_send.value_at_quantile(0.99),
+        p999_us = to_send.value_at_quantile(0.999),
+        max_us = to_send.max()
     );
     let written = writer.finish().map_err(io_err("writing CDRs"))?;
     crate::info!("stopped", cdrs_written = written);

@@ -62,8 +62,13 @@ pub struct Report {
     /// LRN dip latency (ms) on this shard.
     pub dip_latency_ms: hdrhistogram::Histogram<u64>,
     /// Microseconds from receiving a new INVITE to sending what it caused
-    /// (100 Trying and the B-leg INVITE): tandem's added latency.
+    /// (100 Trying and the B-leg INVITE): until the send returns, so with
+    /// the kernel's work for every datagram of the batch.
     pub invite_latency_us: hdrhistogram::Histogram<u64>,
+    /// The same, until the send starts: the time in tandem's own code, the
+    /// kernel's delivery of the batch left out (on loopback that includes
+    /// the receiving side's work and waking it).
+    pub invite_to_send_us: hdrhistogram::Histogram<u64>,
 }
 
 impl Report {
@@ -77,6 +82,7 @@ impl Report {
             stats: crate::call::Stats::default(),
             dip_latency_ms,
             invite_latency_us,
+            invite_to_send_us: crate::metrics::histogram(10_000_000),
         }
     }
 }
@@ -129,8 +135,9 @@ impl<I: PacketIo> Shard<I> {
             self.core.handle_timeout(now);
             // The drain step may add unregisters or BYEs: it runs before the send.
             let done = shutdown.step(&mut self.core, &self.shared, now);
+            let sending = wall_instant();
             self.flush()?;
-            record_latency(&mut invites_in, &mut report);
+            record_latency(&mut invites_in, sending, &mut report);
             log_registrations(self.id, &mut self.core);
             for (gateway, online) in self.core.poll_gateway_events() {
                 let state = if online { "online" } else { "offline" };
@@ -171,8 +178,9 @@ impl<I: PacketIo> Shard<I> {
             }
             // What this batch caused leaves now, not after the turn's other
             // batches: under load a turn reads up to RX_BATCHES_PER_TURN of them.
+            let sending = wall_instant();
             self.flush()?;
-            record_latency(invites_in, report);
+            record_latency(invites_in, sending, report);
             if got < super::io::udp::BATCH {
                 // A short batch emptied the socket: the next datagram raises a
                 // new readiness event, so asking again would only get EAGAIN.
@@ -358,13 +366,14 @@ fn wall_instant() -> Instant {
 }
 
 /// Records, after the send, how long each new INVITE of this turn took.
-fn record_latency(invites_in: &mut Vec<Instant>, report: &mut Report) {
+fn record_latency(invites_in: &mut Vec<Instant>, sending: Instant, report: &mut Report) {
     if invites_in.is_empty() {
         return;
     }
     let sent = wall_instant();
+    let us = |from: Instant, to: Instant| (to.saturating_duration_since(from).as_micros() as u64).max(1);
     for t in invites_in.drain(..) {
-        let us = sent.saturating_duration_since(t).as_micros() as u64;
-        let _ = report.invite_latency_us.record(us.max(1));
+        let _ = report.invite_latency_us.record(us(t, sent));
+        let _ = report.invite_to_send_us.record(us(t, sending));
     }
 }
