@@ -38,12 +38,15 @@ impl Core {
                         call.a.txn.handle_retransmission();
                         self.stats.retransmissions += 1;
                     }
-                    Repeat::Merged => self.refuse(msg, peer, 482),
+                    Repeat::Merged => self.refuse(side, msg, peer, 482),
                     // RFC 3261 §14.2: an INVITE while an earlier one (with a lower
                     // CSeq) holds the Call-ID: 500 with Retry-After.
-                    Repeat::NewRequest => self.refuse(msg, peer, 500),
+                    Repeat::NewRequest => self.refuse(side, msg, peer, 500),
                 }
             }
+            // Our own B-leg INVITE come back (it keeps our Call-ID): the route
+            // loops through tandem. Relaying it would turn it into a re-INVITE.
+            (Side::B(_), Some(Method::Invite)) if !has_to_tag => self.refuse(side, msg, peer, 482),
             (_, Some(Method::Ack)) => self.on_ack(call, side, msg, now),
             (Side::A, Some(Method::Cancel)) => self.on_cancel(call, msg, peer, now),
             (_, Some(Method::Bye)) => self.on_bye(call, side, msg, peer, now),
@@ -119,8 +122,9 @@ impl Core {
         let has_to_tag = msg.to().is_ok_and(|t| t.tag.is_some());
         match msg.method() {
             Some(Method::Ack) => {}
-            Some(Method::Invite) if side == Side::A && !has_to_tag && repeat == Repeat::Merged => {
-                self.refuse(msg, peer, 482)
+            // A merged copy of the caller's INVITE, or our own B-leg INVITE come back.
+            Some(Method::Invite) if !has_to_tag && (side != Side::A || repeat == Repeat::Merged) => {
+                self.refuse(side, msg, peer, 482)
             }
             Some(Method::Invite) if side == Side::A && !has_to_tag => self.stats.retransmissions += 1,
             Some(Method::Bye) => self.reply_on(side, msg, peer, 200),

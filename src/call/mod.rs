@@ -683,9 +683,10 @@ impl Core {
     }
 
     /// A stateless refusal of a second INVITE on a call's Call-ID (482, 500),
+    /// or of our own B-leg INVITE come back (482),
     /// with a To tag of its own (RFC 3261 §8.2.6.2), so that its ACK is not
     /// taken for the ACK of the call's own answer.
-    fn refuse(&mut self, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
+    fn refuse(&mut self, side: Side, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
         let tag = self.ids.tag();
         let mut buf = bytes::BytesMut::with_capacity(512);
         let b = sip::response_to(&mut buf, msg, status, build::reason(status), Some(&tag));
@@ -694,7 +695,7 @@ impl Core {
         } else {
             b.finish();
         }
-        self.outbox.push_to(Side::A, (buf.freeze(), peer));
+        self.outbox.push_to(side, (buf.freeze(), peer));
     }
 
     /// A stateless answer to a request from a call's `side`.

@@ -608,6 +608,26 @@ fn a_merged_invite_gets_482_and_a_retransmission_does_not() {
 }
 
 #[test]
+fn our_own_b_leg_invite_come_back_gets_482_and_is_never_relayed() {
+    // A vendor that routes the call back to us: our B-leg INVITE, our Call-ID, no To tag.
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-l@x"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    let b1 = bed.take_one(V1, "INVITE ");
+    let looped = b1.replacen("Via: ", "Via: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKv1\r\nVia: ", 1);
+    bed.feed(&looped, V1);
+    bed.take_one(V1, "SIP/2.0 482");
+    assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty(), "no new leg, nothing relayed");
+    bed.feed(&answer(&b1, 200, "bt", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", "a-l@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "ACK ");
+    bed.feed(&looped, V1);
+    bed.take_one(V1, "SIP/2.0 482");
+    assert!(bed.take(CUSTOMER).is_empty(), "not relayed to the caller as a re-INVITE");
+}
+
+#[test]
 fn the_ack_of_a_482_is_not_the_callers_ack() {
     let mut bed = Bed::new("");
     bed.feed(&invite("a-k@x"), CUSTOMER);
