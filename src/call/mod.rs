@@ -682,10 +682,9 @@ impl Core {
         self.reply_on(if ours { Side::B(0) } else { Side::A }, msg, peer, status);
     }
 
-    /// A stateless refusal of a second INVITE on a call's Call-ID (482, 500),
-    /// or of our own B-leg INVITE come back (482),
-    /// with a To tag of its own (RFC 3261 §8.2.6.2), so that its ACK is not
-    /// taken for the ACK of the call's own answer.
+    /// A stateless refusal (482, 500) of a second INVITE on a call's Call-ID,
+    /// or of our own B-leg INVITE come back. It has a To tag of its own (RFC
+    /// 3261 §8.2.6.2), so its ACK is never taken for the ACK of the call's answer.
     fn refuse(&mut self, side: Side, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
         let tag = self.ids.tag();
         let mut buf = bytes::BytesMut::with_capacity(512);
