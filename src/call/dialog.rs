@@ -38,15 +38,16 @@ impl Core {
                         call.a.txn.handle_retransmission();
                         self.stats.retransmissions += 1;
                     }
-                    Repeat::Merged => self.refuse(side, msg, peer, 482),
+                    Repeat::Stale => self.stats.retransmissions += 1,
+                    Repeat::Merged => self.refuse(side, msg, peer, 482, 0),
                     // RFC 3261 §14.2: an INVITE while an earlier one (with a lower
                     // CSeq) holds the Call-ID: 500 with Retry-After.
-                    Repeat::NewRequest => self.refuse(side, msg, peer, 500),
+                    Repeat::NewRequest => self.refuse(side, msg, peer, 500, 5),
                 }
             }
             // Our own B-leg INVITE come back (it keeps our Call-ID): the route
             // loops through tandem. Relaying it would turn it into a re-INVITE.
-            (Side::B(_), Some(Method::Invite)) if !has_to_tag => self.refuse(side, msg, peer, 482),
+            (Side::B(_), Some(Method::Invite)) if !has_to_tag => self.refuse(side, msg, peer, 482, 0),
             (_, Some(Method::Ack)) => self.on_ack(call, side, msg, now),
             (Side::A, Some(Method::Cancel)) => self.on_cancel(call, msg, peer, now),
             (_, Some(Method::Bye)) => self.on_bye(call, side, msg, peer, now),
@@ -108,14 +109,18 @@ impl Core {
     /// A request in the dialog of a call that has ended (RFC 3261 §17.2.2,
     /// §9.2): a retransmitted BYE, or a CANCEL of the INVITE, gets 200
     /// again; an ACK or the INVITE itself again is absorbed; the same INVITE
-    /// through another branch (merged) gets 482; anything else gets 481, as
-    /// the dialog is gone. (A new INVITE on the Call-ID never gets here: it
-    /// starts a new call, see `Core::on_request`.)
+    /// through another branch (merged) gets 482; a new INVITE (higher CSeq)
+    /// after an answered call gets 500 until the Call-ID is forgotten (the
+    /// old dialog's stragglers must not reach a new call); anything else
+    /// gets 481, as the dialog is gone. (A new INVITE after a call that was
+    /// never answered does not get here: it starts a new call, see
+    /// `Core::on_request`.)
     pub(super) fn after_end(
         &mut self,
         side: Side,
         branch_matches: bool,
         repeat: Repeat,
+        retry_after_s: u64,
         msg: &sip::Message<'_>,
         peer: SocketAddr,
     ) {
@@ -124,7 +129,10 @@ impl Core {
             Some(Method::Ack) => {}
             // A merged copy of the caller's INVITE, or our own B-leg INVITE come back.
             Some(Method::Invite) if !has_to_tag && (side != Side::A || repeat == Repeat::Merged) => {
-                self.refuse(side, msg, peer, 482)
+                self.refuse(side, msg, peer, 482, 0)
+            }
+            Some(Method::Invite) if !has_to_tag && repeat == Repeat::NewRequest => {
+                self.refuse(side, msg, peer, 500, retry_after_s)
             }
             Some(Method::Invite) if side == Side::A && !has_to_tag => self.stats.retransmissions += 1,
             Some(Method::Bye) => self.reply_on(side, msg, peer, 200),
@@ -347,16 +355,21 @@ pub(super) enum Repeat {
     /// The same request (same CSeq) through another RFC 3261 branch: it
     /// looped or forked back to us. RFC 3261 §8.2.2.2: 482.
     Merged,
-    /// Another CSeq: a new request on the Call-ID (a retry, or a reused
+    /// A higher CSeq: a new request on the Call-ID (a retry, or a reused
     /// Call-ID).
     NewRequest,
+    /// A lower CSeq: a late copy of an earlier request, absorbed.
+    Stale,
 }
 
 /// Classifies `msg` against the call's INVITE (its top branch and CSeq).
 pub(super) fn repeat(call_branch: &str, call_cseq: u32, msg: &Message<'_>) -> Repeat {
     let branch = top_branch(msg);
-    if msg.cseq().map_or(call_cseq, |c| c.seq) != call_cseq {
+    let cseq = msg.cseq().map_or(call_cseq, |c| c.seq);
+    if cseq > call_cseq {
         Repeat::NewRequest
+    } else if cseq < call_cseq {
+        Repeat::Stale
     } else if call_branch.starts_with("z9hG4bK") && branch.starts_with("z9hG4bK") && branch != call_branch {
         Repeat::Merged
     } else {

@@ -568,13 +568,16 @@ impl Core {
         if let Some(tomb) = self.tombs.get(call_id, now.ms) {
             let (side, invite_branch) = (tomb.side, tomb.branch.as_ref() == dialog::top_branch(msg));
             let repeat = dialog::repeat(&tomb.branch, tomb.cseq, msg);
-            let new_request = side == Side::A && !has_to_tag && repeat == dialog::Repeat::NewRequest;
-            if !(new_request && msg.method() == Some(Method::Invite)) {
-                return self.after_end(side, invite_branch, repeat, msg, peer);
+            let retry =
+                (!tomb.answered && side == Side::A && !has_to_tag && msg.method() == Some(Method::Invite))
+                    && repeat == dialog::Repeat::NewRequest;
+            if !retry {
+                let retry_after_s = tomb.until.saturating_sub(now.ms).div_ceil(1000);
+                return self.after_end(side, invite_branch, repeat, retry_after_s, msg, peer);
             }
-            // A new INVITE on the ended call's Call-ID (a retry with a higher
-            // CSeq): a new call. Its own tombs will replace these when it ends.
-            self.tombs.remove(call_id);
+            // A retry (higher CSeq) after a call that failed, so no dialog whose
+            // requests could reach the new call: a new call. The tomb stays
+            // behind it and answers again if the new call is refused at once.
         }
         match msg.method() {
             Some(Method::Invite) if !has_to_tag => self.new_call(msg, data, peer, now),
@@ -685,12 +688,20 @@ impl Core {
     /// A stateless refusal (482, 500) of a second INVITE on a call's Call-ID,
     /// or of our own B-leg INVITE come back. It has a To tag of its own (RFC
     /// 3261 §8.2.6.2), so its ACK is never taken for the ACK of the call's answer.
-    fn refuse(&mut self, side: Side, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
+    /// `retry_after_s` > 0 adds Retry-After.
+    fn refuse(
+        &mut self,
+        side: Side,
+        msg: &sip::Message<'_>,
+        peer: SocketAddr,
+        status: u16,
+        retry_after_s: u64,
+    ) {
         let tag = self.ids.tag();
         let mut buf = bytes::BytesMut::with_capacity(512);
         let b = sip::response_to(&mut buf, msg, status, build::reason(status), Some(&tag));
-        if status == 500 {
-            b.header("Retry-After", "5").finish();
+        if retry_after_s > 0 {
+            b.header_u32("Retry-After", retry_after_s.min(u64::from(u32::MAX)) as u32).finish();
         } else {
             b.finish();
         }
@@ -748,16 +759,23 @@ impl Core {
         self.by_id.remove(call.a.call_id.as_str());
         if let Some(until) = until {
             let branch = call.a.branch.as_str().into();
-            let cseq = call.a.invite_cseq;
-            self.tombs.lay(&call.a.call_id, tombs::Tomb { side: Side::A, branch, cseq, ack: None, until });
+            let (cseq, answered) = (call.a.invite_cseq, call.answered.is_some());
+            let tomb = tombs::Tomb { side: Side::A, branch, cseq, answered, ack: None, until };
+            self.tombs.lay(&call.a.call_id, tomb);
         }
         for (i, at) in call.attempts.iter().enumerate() {
             self.by_id.remove(at.call_id.as_str());
             if let Some(until) = until {
                 // The ACK of its 2xx (answered or killed), else of its failure.
                 let ack = at.ack.as_ref().or(at.txn.pending_ack()).map(|a| (a.clone(), at.peer));
-                let tomb =
-                    tombs::Tomb { side: Side::B(i as u16), branch: Box::default(), cseq: 0, ack, until };
+                let tomb = tombs::Tomb {
+                    side: Side::B(i as u16),
+                    branch: Box::default(),
+                    cseq: 0,
+                    answered: false,
+                    ack,
+                    until,
+                };
                 self.tombs.lay(&at.call_id, tomb);
             }
         }

@@ -262,6 +262,14 @@ fn an_ended_call_leaves_only_its_call_ids_to_answer_retransmissions() {
     bed.feed(&invite("a-t@x"), CUSTOMER);
     bed.feed(&a_request("ACK", "a-t@x", 11, "z9hG4bKa4", Some(&our_tag)), CUSTOMER);
     assert!(bed.take(CUSTOMER).is_empty(), "the INVITE again and a stray ACK are absorbed");
+    // A new INVITE on an answered call's Call-ID would let the old dialog's stragglers
+    // reach the new call: refused until the Call-ID is forgotten (33 s from now).
+    let newer =
+        invite("a-t@x").replace("CSeq: 10 INVITE", "CSeq: 12 INVITE").replace("z9hG4bKa1", "z9hG4bKn");
+    bed.feed(&newer, CUSTOMER);
+    let busy = bed.take_one(CUSTOMER, "SIP/2.0 500");
+    assert!(busy.contains("Retry-After: 33\r\n"), "{busy}");
+    assert!(bed.take(V1).is_empty(), "no new call");
     bed.feed(&a_request("INFO", "a-t@x", 12, "z9hG4bKa5", Some(&our_tag)), CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 481");
     let vendor_bye = bye_b.replace("CSeq: 2 BYE", "CSeq: 7 BYE").replacen("BYE sip:gw@", "BYE sip:x@", 1);
@@ -584,6 +592,11 @@ fn a_merged_invite_gets_482_and_a_retransmission_does_not() {
     let busy = bed.take_one(CUSTOMER, "SIP/2.0 500");
     assert!(busy.contains("Retry-After: 5"), "{busy}");
     assert!(bed.take(V1).is_empty(), "no second B-leg");
+    // A lower CSeq: a late copy of an older request, absorbed.
+    let older =
+        invite("a-m@x").replace("CSeq: 10 INVITE", "CSeq: 9 INVITE").replace("z9hG4bKa1", "z9hG4bKold");
+    bed.feed(&older, CUSTOMER);
+    assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty());
     bed.feed(&invite("a-m@x"), CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 100");
     // RFC 2543 peers (no magic cookie) are not compared: absorbed as before.
@@ -600,7 +613,9 @@ fn a_merged_invite_gets_482_and_a_retransmission_does_not() {
     bed.feed(&looped, CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 482");
     assert!(bed.take(V1).iter().all(|m| !m.starts_with("INVITE ")), "no new call for a merged copy");
-    // A retry with a higher CSeq on the ended call's Call-ID is a new call.
+    bed.feed(&older, CUSTOMER);
+    assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty(), "a stale copy starts nothing");
+    // A retry with a higher CSeq after a call that failed (no dialog) is a new call.
     bed.feed(&newer, CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 100");
     bed.take_one(V1, "INVITE ");

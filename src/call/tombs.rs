@@ -22,6 +22,8 @@ pub(super) struct Tomb {
     pub branch: Box<str>,
     /// The A-leg INVITE's CSeq number (0 on B legs): a higher one is a new INVITE.
     pub cseq: u32,
+    /// Whether the call was answered (a dialog existed; A leg only).
+    pub answered: bool,
     /// A vendor leg's ACK for its final answer, and where it goes: sent
     /// again when the answer is (timer D for a failure; a 2xx repeated
     /// because our ACK was lost).
@@ -69,11 +71,6 @@ impl Tombs {
         }
     }
 
-    /// Forgets `call_id` now (its FIFO entry is then ignored, see `expire`).
-    pub fn remove(&mut self, call_id: &str) {
-        self.by_id.remove(call_id);
-    }
-
     /// When the oldest expires.
     pub fn next_expiry(&self) -> Option<u64> {
         self.fifo.front().map(|(t, _)| *t)
@@ -89,7 +86,7 @@ mod tests {
     use super::*;
 
     fn tomb(until: u64) -> Tomb {
-        Tomb { side: Side::A, branch: "z9hG4bK1".into(), cseq: 1, ack: None, until }
+        Tomb { side: Side::A, branch: "z9hG4bK1".into(), cseq: 1, answered: false, ack: None, until }
     }
 
     #[test]

@@ -135,8 +135,7 @@ impl<I: PacketIo> Shard<I> {
             self.core.handle_timeout(now);
             // The drain step may add unregisters or BYEs: it runs before the send.
             let done = shutdown.step(&mut self.core, &self.shared, now);
-            let sending = wall_instant();
-            self.flush()?;
+            let sending = self.flush()?;
             record_latency(&mut invites_in, sending, &mut report);
             log_registrations(self.id, &mut self.core);
             for (gateway, online) in self.core.poll_gateway_events() {
@@ -178,8 +177,7 @@ impl<I: PacketIo> Shard<I> {
             }
             // What this batch caused leaves now, not after the turn's other
             // batches: under load a turn reads up to RX_BATCHES_PER_TURN of them.
-            let sending = wall_instant();
-            self.flush()?;
+            let sending = self.flush()?;
             record_latency(invites_in, sending, report);
             if got < super::io::udp::BATCH {
                 // A short batch emptied the socket: the next datagram raises a
@@ -290,9 +288,11 @@ impl<I: PacketIo> Shard<I> {
         }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    /// Sends the outbox and hands over CDRs; returns when the send started.
+    fn flush(&mut self) -> io::Result<Instant> {
         // Before the send: a peer that gets our 200 to its REGISTER may call at once.
         self.share_registrar_events();
+        let sending = wall_instant();
         // Sent straight from the core's outbox; the drain empties it, keeping its room.
         send(&mut self.io, self.core.poll_transmit().as_slice(), &self.poll, SOCKET)?;
         if let Some(io) = self.vendor_io.as_mut() {
@@ -301,7 +301,7 @@ impl<I: PacketIo> Shard<I> {
         for cdr in self.core.poll_cdr() {
             self.cdrs.send(cdr);
         }
-        Ok(())
+        Ok(sending)
     }
 
     /// Queues every collected handoff on its owner and wakes each owner once.
