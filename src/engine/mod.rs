@@ -273,25 +273,23 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         dip_p50_ms = dips.value_at_quantile(0.5),
         dip_p99_ms = dips.value_at_quantile(0.99)
     );
-    crate::info!(
-        "invite latency",
-        count = latency.len(),
-        p50_us = latency.value_at_quantile(0.5),
-        p99_us = latency.value_at_quantile(0.99),
-        p999_us = latency.value_at_quantile(0.999),
-        max_us = latency.max()
-    );
-    crate::info!(
-        "invite latency to send",
-        count = to_send.len(),
-        p50_us = to_send.value_at_quantile(0.5),
-        p99_us = to_send.value_at_quantile(0.99),
-        p999_us = to_send.value_at_quantile(0.999),
-        max_us = to_send.max()
-    );
+    log_latency("invite latency", &latency);
+    log_latency("invite latency to send", &to_send);
     let written = writer.finish().map_err(io_err("writing CDRs"))?;
     crate::info!("stopped", cdrs_written = written);
     Ok(())
+}
+
+/// One latency log line: count, p50/p99/p99.9/max in µs.
+fn log_latency(event: &str, h: &hdrhistogram::Histogram<u64>) {
+    crate::info!(
+        event,
+        count = h.len(),
+        p50_us = h.value_at_quantile(0.5),
+        p99_us = h.value_at_quantile(0.99),
+        p999_us = h.value_at_quantile(0.999),
+        max_us = h.max()
+    );
 }
 
 /// 64 unpredictable bits (the registrar's nonce and tag key): the kernel's
