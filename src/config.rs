@@ -90,6 +90,10 @@ pub struct Server {
     /// 0: off. Else shard i also binds `listen` address port `vendor_port_base + i`
     /// and talks to vendors from it, so their answers reach the owner shard directly.
     pub vendor_port_base: u16,
+    /// 0: off. Else every shard thread runs under `SCHED_FIFO` at this
+    /// priority: it preempts ordinary processes the moment a datagram wakes it.
+    #[serde(deserialize_with = "within::<_, 0, 99>")]
+    pub realtime_priority: u32,
 }
 
 impl Server {
@@ -117,6 +121,7 @@ impl Default for Server {
             pin_cores: true,
             cores: None,
             vendor_port_base: 0,
+            realtime_priority: 0,
         }
     }
 }

@@ -578,3 +578,40 @@ fn vendor_legs_use_the_owner_shards_own_port() {
     assert_eq!(cdrs.len(), 6);
     assert!(cdrs.iter().all(|r| r[col("hangup")] == "callee" && r[col("final_code")] == "200"), "{cdrs:?}");
 }
+
+/// `[server].realtime_priority`: the shard threads, and only they, run under
+/// SCHED_FIFO at that priority, and calls go through; where the host refuses
+/// it (no CAP_SYS_NICE or RLIMIT_RTPRIO), each shard says so and runs as before.
+#[test]
+fn realtime_priority_applies_to_the_shard_threads_only() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start_full("rtprio", "realtime_priority = 3", "", &[v1], "", "");
+    let dir = workdir("rtprio");
+    let callee = uas(&dir, &v1, 2, &[]);
+    let caller = uac(&dir, &sw, 2, &["-d", "100"]);
+    assert!(finish(caller).success(), "caller SIPp reported failed calls");
+    assert!(finish(callee).success(), "callee SIPp reported failed calls");
+    // (name, rt_priority, policy): fields 40 and 41 of /proc/PID/task/TID/stat.
+    let threads: Vec<(String, String, String)> = std::fs::read_dir(format!("/proc/{}/task", sw.child.id()))
+        .expect("task dir")
+        .map(|t| {
+            let t = t.expect("task").path();
+            let name = std::fs::read_to_string(t.join("comm")).expect("comm").trim().to_owned();
+            let stat = std::fs::read_to_string(t.join("stat")).expect("stat");
+            let fields: Vec<&str> = stat.rsplit_once(") ").expect("stat").1.split(' ').collect();
+            (name, fields[37].to_owned(), fields[38].to_owned())
+        })
+        .collect();
+    let refused =
+        sw.logs.lock().expect("logs").iter().filter(|l| l.contains("realtime priority refused")).count();
+    let shards = threads.iter().filter(|t| t.0.starts_with("shard-")).count();
+    assert_eq!(shards, 2, "{threads:?}");
+    for (name, priority, policy) in &threads {
+        let expected = if name.starts_with("shard-") && refused == 0 { ("3", "1") } else { ("0", "0") };
+        assert_eq!((priority.as_str(), policy.as_str()), expected, "{name}: {threads:?}");
+    }
+    assert!(refused == 0 || refused == 2, "every shard or none is refused: {refused}");
+    let (status, cdrs) = sw.stop();
+    assert!(status.success(), "tandem exit {status}");
+    assert_eq!(cdrs.len(), 2, "one CDR per call");
+}

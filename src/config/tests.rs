@@ -160,6 +160,10 @@ fn registering_customers_and_realm_are_checked() {
     assert!(e.message.contains("5059-5060") && e.message.contains("listen port 5060"), "{}", e.message);
     assert!(errs(&format!("{server}65535\n"))[0].message.contains("65535-65536"));
     assert!(parse(&format!("{server}5061\n"), Path::new("/t.toml")).is_ok());
+    let e = &errs("[server]\nshards = 1\nrealtime_priority = 100\n")[0];
+    assert_eq!(e.to_string(), "/etc/tandem/t.toml:3: server.realtime_priority: must be 0..=99, got 100");
+    let c = parse("[server]\nrealtime_priority = 20\n", Path::new("/t.toml")).unwrap();
+    assert_eq!(c.server.realtime_priority, 20);
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod io;
 pub mod log;
 pub mod metrics_http;
+mod sched;
 pub mod shard;
 
 use crate::call::Core;
@@ -191,11 +192,17 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
             control,
         };
         let pin = cores.as_ref().and_then(|c| c.get(id % c.len().max(1)).copied());
+        let priority = cfg.server.realtime_priority;
         let handle = std::thread::Builder::new()
             .name(format!("shard-{id}"))
             .spawn(move || {
                 if let Some(core) = pin {
                     core_affinity::set_for_current(core);
+                }
+                if priority > 0
+                    && let Err(e) = sched::set_fifo(priority)
+                {
+                    crate::warn!("realtime priority refused", shard = id, priority = priority, error = e);
                 }
                 sh.run()
             })
