@@ -97,6 +97,13 @@ fn the_torture_corpus_over_udp_gets_400s_or_counted_drops_and_the_switch_stays_u
     }
     // The others are responses or lack what an answer needs (32 of 51 got one when written).
     assert!(refused >= 30, "only {refused} of {} invalid messages got a 400", invalid.len());
+    // RFC 4475 §3.3.5: unknown option tags in Require get 420 listing them, as a UAS.
+    let bext = by_call_id.get("bext01.0ha0isndaksdj").map(Vec::as_slice).unwrap_or_default();
+    assert!(
+        bext.iter().any(|a| a.starts_with("SIP/2.0 420 ")
+            && header(a, "Unsupported") == Some("nothingSupportsThis, nothingSupportsThisEither")),
+        "bext01 answered {bext:?}"
+    );
 
     assert!(sw.child.try_wait().expect("wait").is_none(), "tandem died under the torture corpus");
     // Failure answers to the corpus's INVITEs may still be retransmitted: wait for ours.

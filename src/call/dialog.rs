@@ -85,7 +85,8 @@ impl Core {
         if branch != call.a.branch {
             return self.reply(msg, peer, 481);
         }
-        self.reply(msg, peer, 200);
+        // §9.2: the same To tag as the INVITE's answer.
+        self.answer(Side::A, msg, peer, 200, Some(&call.a.our_tag), 0);
         if call.phase == Phase::Hunting {
             self.cancel_hunt(call, now);
             self.fail(call, 487, HangUp::Caller, now);

@@ -46,12 +46,16 @@ pub struct Ids {
     shard: u16,
     counter: u64,
     state: u64,
+    /// Keys the To tags of stateless answers (see `tag_for`).
+    key: u64,
 }
 
 impl Ids {
     /// A generator for `shard`, seeded (the engine passes entropy; tests a constant).
     pub fn new(shard: u16, seed: u64) -> Self {
-        Ids { shard, counter: 0, state: seed | 1 }
+        let mut ids = Ids { shard, counter: 0, state: seed | 1, key: 0 };
+        ids.key = ids.next();
+        ids
     }
 
     fn next(&mut self) -> u64 {
@@ -89,6 +93,22 @@ impl Ids {
     pub fn tag(&mut self) -> String {
         let mut s = String::with_capacity(16);
         push_hex(&mut s, self.next(), 16);
+        s
+    }
+
+    /// The To tag of a stateless answer to the request `parts` identify
+    /// (Call-ID, From tag, branch, CSeq): the same for every copy of that
+    /// request (RFC 3261 §8.2.7), unlike any other request's.
+    pub fn tag_for(&self, parts: &[&[u8]]) -> String {
+        use std::hash::Hasher;
+        let mut h = std::hash::DefaultHasher::new();
+        h.write_u64(self.key);
+        for p in parts {
+            h.write(p);
+            h.write_u8(0xff); // not in any of them: ("ab","c") differs from ("a","bc")
+        }
+        let mut s = String::with_capacity(16);
+        push_hex(&mut s, h.finish(), 16);
         s
     }
 

@@ -34,6 +34,10 @@ use std::sync::Arc;
 
 pub use state::Phase;
 
+/// The methods tandem takes (Allow, RFC 3261 §20.5): out of a dialog INVITE,
+/// OPTIONS and REGISTER; in one, these and any other it relays.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
+
 /// The time as the engine reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Now {
@@ -560,6 +564,14 @@ impl Core {
 
     fn on_request(&mut self, msg: &sip::Message<'_>, data: &Bytes, peer: SocketAddr, now: Now) {
         let call_id = msg.call_id().unwrap_or_default();
+        // RFC 3261 §8.2.2.3: tandem supports no extension a request may
+        // require (not 100rel, not timer). ACK and CANCEL are exempt.
+        if !matches!(msg.method(), Some(Method::Ack | Method::Cancel))
+            && msg.option_tags(sip::HeaderName::Require).next().is_some()
+        {
+            let side = self.by_id.get(call_id).map_or_else(|| reply_side(msg), |&(_, side)| side);
+            return self.answer(side, msg, peer, 420, None, 0);
+        }
         if let Some(&(slot, side)) = self.by_id.get(call_id) {
             self.with_call(slot, now, |core, call| core.in_dialog(call, side, msg, data, peer, now));
             return;
@@ -681,14 +693,13 @@ impl Core {
     /// only, so such a request came from a vendor (e.g. a BYE for a call that
     /// has ended): it is answered from the vendor side.
     fn reply(&mut self, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
-        let ours = msg.call_id().is_ok_and(ids::is_ours);
-        self.reply_on(if ours { Side::B(0) } else { Side::A }, msg, peer, status);
+        self.reply_on(reply_side(msg), msg, peer, status);
     }
 
     /// A stateless refusal (482, 500) of a second INVITE on a call's Call-ID,
-    /// or of our own B-leg INVITE come back. It has a To tag of its own (RFC
-    /// 3261 §8.2.6.2), so its ACK is never taken for the ACK of the call's answer.
-    /// `retry_after_s` > 0 adds Retry-After.
+    /// or of our own B-leg INVITE come back, with Retry-After when
+    /// `retry_after_s` > 0. Its To tag is not the call's, so its ACK is never
+    /// taken for the ACK of the call's answer.
     fn refuse(
         &mut self,
         side: Side,
@@ -697,21 +708,58 @@ impl Core {
         status: u16,
         retry_after_s: u64,
     ) {
-        let tag = self.ids.tag();
-        let mut buf = bytes::BytesMut::with_capacity(512);
-        let b = sip::response_to(&mut buf, msg, status, build::reason(status), Some(&tag));
-        if retry_after_s > 0 {
-            b.header_u32("Retry-After", retry_after_s.min(u64::from(u32::MAX)) as u32).finish();
-        } else {
-            b.finish();
-        }
-        self.outbox.push_to(side, (buf.freeze(), peer));
+        self.answer(side, msg, peer, status, None, retry_after_s);
     }
 
     /// A stateless answer to a request from a call's `side`.
     fn reply_on(&mut self, side: Side, msg: &sip::Message<'_>, peer: SocketAddr, status: u16) {
-        let rsp = build::response(msg, status, build::reason(status), None, None, None);
-        self.outbox.push_to(side, (rsp, peer));
+        self.answer(side, msg, peer, status, None, 0);
+    }
+
+    /// A stateless answer. A request without a To tag gets one (RFC 3261
+    /// §8.2.6.2): `tag` (the call's, for the answer to its CANCEL, §9.2), else
+    /// one derived from the request, the same for each of its retransmissions
+    /// (§8.2.7). `retry_after_s` > 0 adds Retry-After (a 503 has 30 s unless
+    /// told otherwise). A 405 lists the methods tandem takes (§8.2.1), so does
+    /// the 200 to OPTIONS (§11.2); a 420 lists what Require asked for (§8.2.2.3).
+    fn answer(
+        &mut self,
+        side: Side,
+        msg: &sip::Message<'_>,
+        peer: SocketAddr,
+        status: u16,
+        tag: Option<&str>,
+        retry_after_s: u64,
+    ) {
+        let derived;
+        let tag = match tag {
+            Some(t) => t,
+            None => {
+                let [call_id, from_tag, branch] = request_identity(msg);
+                let seq = msg.cseq().map_or(0, |c| c.seq).to_be_bytes();
+                derived = self.ids.tag_for(&[call_id, from_tag, branch, &seq]);
+                &derived
+            }
+        };
+        let retry_after_s = if status == 503 && retry_after_s == 0 { 30 } else { retry_after_s };
+        let mut buf = bytes::BytesMut::with_capacity(512);
+        let mut b = sip::response_to(&mut buf, msg, status, build::reason(status), Some(tag));
+        if retry_after_s > 0 {
+            b = b.header_u32("Retry-After", retry_after_s.min(u64::from(u32::MAX)) as u32);
+        }
+        match status {
+            405 => b = b.header("Allow", ALLOW),
+            200 if msg.method() == Some(Method::Options) => {
+                b = b.header("Allow", ALLOW).header("Accept", "application/sdp")
+            }
+            420 => {
+                let tags: Vec<&str> = msg.option_tags(sip::HeaderName::Require).collect();
+                b = b.header("Unsupported", &tags.join(", "));
+            }
+            _ => {}
+        }
+        b.finish();
+        self.outbox.push_to(side, (buf.freeze(), peer));
     }
 
     /// Runs `f` on a call taken out of its slot, then schedules it or removes it.
@@ -786,3 +834,16 @@ impl Core {
 
 #[cfg(test)]
 mod tests;
+
+/// The side a stateless answer leaves by: our own Call-IDs are on vendor legs
+/// only, so such a request came from a vendor.
+fn reply_side(msg: &sip::Message<'_>) -> Side {
+    if msg.call_id().is_ok_and(ids::is_ours) { Side::B(0) } else { Side::A }
+}
+
+/// What tells one request from another for a stateless answer's To tag:
+/// Call-ID, From tag, top branch (the CSeq number goes with them).
+fn request_identity<'m>(msg: &sip::Message<'m>) -> [&'m [u8]; 3] {
+    let from_tag = msg.from().ok().and_then(|f| f.tag).unwrap_or_default();
+    [msg.call_id().unwrap_or_default().as_bytes(), from_tag.as_bytes(), dialog::top_branch(msg).as_bytes()]
+}

@@ -448,8 +448,11 @@ fn caller_cancel_before_answer() {
     let mut bed = Bed::new("");
     let (b1, _) = ring_and_cancel(&mut bed, "a-5@x");
     let to_a = bed.take(CUSTOMER);
-    assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 200") && m.contains("CANCEL")));
-    assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 487") && m.contains("INVITE")));
+    let ok =
+        to_a.iter().find(|m| m.starts_with("SIP/2.0 200") && m.contains("CANCEL")).expect("200 to CANCEL");
+    let terminated = to_a.iter().find(|m| m.starts_with("SIP/2.0 487") && m.contains("INVITE")).expect("487");
+    // RFC 3261 §9.2: the CANCEL's answer has the INVITE's answer's To tag.
+    assert_eq!(to_tag(ok), to_tag(terminated));
     let c = bed.take_one(V1, "CANCEL ");
     assert_eq!(parsed(&c).top_via().unwrap().branch, parsed(&b1).top_via().unwrap().branch);
     bed.feed(&answer(&c, 200, "r1", None), V1);
@@ -1017,4 +1020,72 @@ fn a_reload_during_a_lookup_keeps_the_calls_sources() {
     assert!(bed.take(OTHER).is_empty(), "the gateway does not list `other`");
     bed.take_one(BACKUP, "INVITE sip:+12125551212@");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_required_extension_gets_420_listing_it_and_supported_alone_is_fine() {
+    // RFC 4475 §3.3.5 (bext01): a UAS answers 420 with Unsupported listing the
+    // Require tags; Proxy-Require is for proxies and is not listed.
+    let mut bed = Bed::new("");
+    let bext = "OPTIONS sip:kim@203.0.113.5 SIP/2.0\r\nTo: sip:kim@example.com\r\nFrom: sip:lee@example.net;tag=242etr\r\n\
+        Max-Forwards: 6\r\nCall-ID: bext01.0ha0isndaksdj\r\nRequire: nothingSupportsThis, nothingSupportsThisEither\r\n\
+        Proxy-Require: noProxiesSupportThis, norDoAnyProxiesSupportThis\r\nCSeq: 8 OPTIONS\r\n\
+        Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKkdjuw\r\nContent-Length: 0\r\n\r\n";
+    bed.feed(bext, CUSTOMER);
+    let bad = bed.take_one(CUSTOMER, "SIP/2.0 420 Bad Extension");
+    assert!(bad.contains("\r\nUnsupported: nothingSupportsThis, nothingSupportsThisEither\r\n"), "{bad}");
+    assert!(!to_tag(&bad).is_empty(), "{bad}");
+    // An INVITE that requires reliable provisionals (RFC 3262) starts no call.
+    let needs_prack =
+        invite("a-rq@x").replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: 100rel\r\n");
+    bed.feed(&needs_prack, CUSTOMER);
+    let bad = bed.take_one(CUSTOMER, "SIP/2.0 420");
+    assert!(bad.contains("\r\nUnsupported: 100rel\r\n"), "{bad}");
+    assert!(bed.take(V1).is_empty(), "no B-leg");
+    bed.feed(&a_request("ACK", "a-rq@x", 10, "z9hG4bKa1", Some(&to_tag(&bad))), CUSTOMER);
+    assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty(), "its ACK is absorbed");
+    // Supported is only an offer: the call goes on.
+    let offers =
+        invite("a-sp@x").replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nSupported: 100rel, timer\r\n");
+    bed.feed(&offers, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", "a-sp@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "ACK ");
+    // In the dialog too: a re-INVITE that requires session timers is refused, not relayed.
+    let reinvite = a_request("INVITE", "a-sp@x", 11, "z9hG4bKre", Some(&our_tag))
+        .replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: timer\r\n");
+    bed.feed(&reinvite, CUSTOMER);
+    let bad = bed.take_one(CUSTOMER, "SIP/2.0 420");
+    assert!(bad.contains("\r\nUnsupported: timer\r\n") && to_tag(&bad) == our_tag, "{bad}");
+    assert!(bed.take(V1).is_empty(), "not relayed");
+}
+
+#[test]
+fn stateless_answers_carry_a_to_tag_stable_across_retransmissions() {
+    // RFC 3261 §8.2.6.2 and §8.2.7.
+    let mut bed = Bed::new("");
+    let stranger = "203.0.113.99:5060";
+    bed.feed(&invite("a-st@x"), stranger);
+    let first = bed.take_one(stranger, "SIP/2.0 403");
+    bed.feed(&invite("a-st@x"), stranger);
+    let again = bed.take_one(stranger, "SIP/2.0 403");
+    assert!(!to_tag(&first).is_empty(), "{first}");
+    assert_eq!(to_tag(&first), to_tag(&again), "a retransmission gets the same tag");
+    bed.feed(&invite("a-st2@x"), stranger);
+    assert_ne!(
+        to_tag(&bed.take_one(stranger, "SIP/2.0 403")),
+        to_tag(&first),
+        "another request, another tag"
+    );
+    // 405 names what is allowed (§8.2.1); so does the 200 to OPTIONS (§11.2).
+    bed.feed(&a_request("SUBSCRIBE", "sub@x", 1, "z9hG4bKs", None), CUSTOMER);
+    let not_allowed = bed.take_one(CUSTOMER, "SIP/2.0 405");
+    assert!(not_allowed.contains("\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO\r\n"));
+    assert!(!to_tag(&not_allowed).is_empty());
+    bed.feed(&a_request("OPTIONS", "ping@x", 1, "z9hG4bKo", None), CUSTOMER);
+    let ok = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(ok.contains("\r\nAllow: INVITE,") && ok.contains("\r\nAccept: application/sdp\r\n"), "{ok}");
 }
