@@ -66,10 +66,12 @@ impl Core {
             return;
         }
         // Ours: the ACK of a failure has the INVITE's branch (RFC 3261
-        // §17.2.3), the ACK of a 2xx our To tag (the dialog's). The ACK of a
-        // 482 or 500 that refused a second INVITE on this Call-ID has neither.
+        // §17.2.3), the ACK of a 2xx our To tag (the dialog's) and the
+        // INVITE's CSeq. The ACK of a 482 or 500 that refused a second INVITE
+        // on this Call-ID has neither; that of a 420 to a re-INVITE has the
+        // tag but the re-INVITE's CSeq.
         let ours = top_branch(msg) == call.a.branch
-            || msg.to().is_ok_and(|t| t.tag == Some(call.a.our_tag.as_str()));
+            || (msg.to().is_ok_and(|t| t.tag == Some(call.a.our_tag.as_str())) && seq == call.a.invite_cseq);
         if side != Side::A || !ours || !call.a.txn.handle_ack(now.ms) {
             return; // ACK for a non-2xx, absorbed by the transaction
         }
@@ -203,6 +205,9 @@ impl Core {
         let to = if side == Side::A { Side::B(answered as u16) } else { Side::A };
         if side != Side::A && side != to.other(answered) {
             return self.reply_on(side, msg, peer, 481);
+        }
+        if super::requires_extension(msg) {
+            return self.reply_on(side, msg, peer, 420);
         }
         let method = msg.method().map_or("", |m| m.as_str()).to_owned();
         let kind = if method == "INVITE" { Kind::Invite } else { Kind::NonInvite };

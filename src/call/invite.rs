@@ -44,6 +44,9 @@ impl Core {
             _ => String::new(),
         };
         let new = NewCall { data: data.clone(), peer, dialed, snap };
+        if let Some(customer) = customer_of(&first).filter(|_| super::requires_extension(msg)) {
+            return self.refuse_call(msg, &new, customer, 420, LrnInfo::none(), now);
+        }
         match self.lrn_plan(&new.snap, &number, &first) {
             None => self.act(msg, new, first, LrnInfo::none(), now),
             Some((tn, sources)) => match self.lrn_now(&new.snap, tn, &sources, now) {
@@ -70,6 +73,19 @@ impl Core {
             Outcome::BadNumber { customer } => (customer, 484),
             Outcome::NoCustomerRate(d) | Outcome::NoRoute(d) => (d.customer, 404),
         };
+        self.refuse_call(msg, &new, customer, status, lrn, now);
+    }
+
+    /// Refuses a customer's INVITE at once, with a failed call's CDR.
+    fn refuse_call(
+        &mut self,
+        msg: &Message<'_>,
+        new: &NewCall,
+        customer: usize,
+        status: u16,
+        lrn: LrnInfo,
+        now: Now,
+    ) {
         self.reply(msg, new.peer, status);
         self.stats.calls_failed += 1;
         let mut cdr = a_cdr(msg, new.peer, &new.snap, customer, &new.dialed, now);
@@ -106,7 +122,8 @@ impl Core {
         now: Now,
     ) {
         let NewCall { data, peer, dialed, snap } = new;
-        let mut a = a_leg(msg, &data, peer, &self.ids.tag());
+        // Derived, not drawn: a CANCEL answered after the call is gone gets it too.
+        let mut a = a_leg(msg, &data, peer, &self.tag_for(msg));
         a.txn.respond(100, build::response(msg, 100, "Trying", None, None, None), now.ms);
         let mut cdr = a_cdr(msg, peer, &snap, d.customer, &dialed, now);
         cdr.routed.clone_from(&d.number);
@@ -461,6 +478,15 @@ fn reason_of<'m>(msg: &Message<'m>) -> std::borrow::Cow<'m, str> {
     match msg.start() {
         sip::StartLine::Response { reason, .. } if !reason.is_empty() => String::from_utf8_lossy(reason),
         _ => build::reason(msg.status().unwrap_or(0)).into(),
+    }
+}
+
+/// The customer an outcome belongs to; none for a stranger.
+fn customer_of(outcome: &Outcome) -> Option<usize> {
+    match outcome {
+        Outcome::Forbidden => None,
+        Outcome::CustomerLimit { customer } | Outcome::BadNumber { customer } => Some(*customer),
+        Outcome::NoCustomerRate(d) | Outcome::NoRoute(d) | Outcome::Route(d) => Some(d.customer),
     }
 }
 

@@ -564,14 +564,6 @@ impl Core {
 
     fn on_request(&mut self, msg: &sip::Message<'_>, data: &Bytes, peer: SocketAddr, now: Now) {
         let call_id = msg.call_id().unwrap_or_default();
-        // RFC 3261 §8.2.2.3: tandem supports no extension a request may
-        // require (not 100rel, not timer). ACK and CANCEL are exempt.
-        if !matches!(msg.method(), Some(Method::Ack | Method::Cancel))
-            && msg.option_tags(sip::HeaderName::Require).next().is_some()
-        {
-            let side = self.by_id.get(call_id).map_or_else(|| reply_side(msg), |&(_, side)| side);
-            return self.answer(side, msg, peer, 420, None, 0);
-        }
         if let Some(&(slot, side)) = self.by_id.get(call_id) {
             self.with_call(slot, now, |core, call| core.in_dialog(call, side, msg, data, peer, now));
             return;
@@ -594,7 +586,10 @@ impl Core {
         match msg.method() {
             Some(Method::Invite) if !has_to_tag => self.new_call(msg, data, peer, now),
             Some(Method::Ack) => {}
+            Some(Method::Options) if !has_to_tag && requires_extension(msg) => self.reply(msg, peer, 420),
             Some(Method::Options) if !has_to_tag => self.reply(msg, peer, 200),
+            // Before the challenge: a REGISTER that needs Path (RFC 3327) can never succeed here.
+            Some(Method::Register) if requires_extension(msg) => self.reply(msg, peer, 420),
             Some(Method::Register) => self.on_register(msg, peer, now),
             Some(Method::Invite | Method::Bye | Method::Cancel) => self.reply(msg, peer, 481),
             _ if has_to_tag => self.reply(msg, peer, 481),
@@ -716,10 +711,20 @@ impl Core {
         self.answer(side, msg, peer, status, None, 0);
     }
 
+    /// Our To tag for answers to `msg`, from what tells it from any other
+    /// request (Call-ID, From tag, top branch, CSeq number): every copy of the
+    /// request gets the same (RFC 3261 §8.2.7), and a CANCEL (same branch and
+    /// number) the same as its INVITE (§9.2), even once the call is gone.
+    pub(super) fn tag_for(&self, msg: &sip::Message<'_>) -> String {
+        let from_tag = msg.from().ok().and_then(|f| f.tag).unwrap_or_default();
+        let seq = msg.cseq().map_or(0, |c| c.seq).to_be_bytes();
+        let call_id = msg.call_id().unwrap_or_default();
+        self.ids.tag_for(&[call_id.as_bytes(), from_tag.as_bytes(), dialog::top_branch(msg).as_bytes(), &seq])
+    }
+
     /// A stateless answer. A request without a To tag gets one (RFC 3261
     /// §8.2.6.2): `tag` (the call's, for the answer to its CANCEL, §9.2), else
-    /// one derived from the request, the same for each of its retransmissions
-    /// (§8.2.7). `retry_after_s` > 0 adds Retry-After (a 503 has 30 s unless
+    /// `tag_for` the request. `retry_after_s` > 0 adds Retry-After (a 503 has 30 s unless
     /// told otherwise). A 405 lists the methods tandem takes (§8.2.1), so does
     /// the 200 to OPTIONS (§11.2); a 420 lists what Require asked for (§8.2.2.3).
     fn answer(
@@ -735,9 +740,7 @@ impl Core {
         let tag = match tag {
             Some(t) => t,
             None => {
-                let [call_id, from_tag, branch] = request_identity(msg);
-                let seq = msg.cseq().map_or(0, |c| c.seq).to_be_bytes();
-                derived = self.ids.tag_for(&[call_id, from_tag, branch, &seq]);
+                derived = self.tag_for(msg);
                 &derived
             }
         };
@@ -835,15 +838,17 @@ impl Core {
 #[cfg(test)]
 mod tests;
 
+/// RFC 3261 §8.2.2.3: tandem supports no extension a request can require
+/// (not 100rel, not timer), so any Require gets 420. It is checked after the
+/// source, method, Request-URI and merged-request checks (§8.2's order), and
+/// never on ACK, CANCEL or BYE: a BYE always ends its call, so that no call
+/// stays up (and billed) because of an option tag.
+pub(super) fn requires_extension(msg: &sip::Message<'_>) -> bool {
+    msg.option_tags(sip::HeaderName::Require).next().is_some()
+}
+
 /// The side a stateless answer leaves by: our own Call-IDs are on vendor legs
 /// only, so such a request came from a vendor.
 fn reply_side(msg: &sip::Message<'_>) -> Side {
     if msg.call_id().is_ok_and(ids::is_ours) { Side::B(0) } else { Side::A }
-}
-
-/// What tells one request from another for a stateless answer's To tag:
-/// Call-ID, From tag, top branch (the CSeq number goes with them).
-fn request_identity<'m>(msg: &sip::Message<'m>) -> [&'m [u8]; 3] {
-    let from_tag = msg.from().ok().and_then(|f| f.tag).unwrap_or_default();
-    [msg.call_id().unwrap_or_default().as_bytes(), from_tag.as_bytes(), dialog::top_branch(msg).as_bytes()]
 }

@@ -446,7 +446,7 @@ fn stop_switch_after_invite_timeout() {
 #[test]
 fn caller_cancel_before_answer() {
     let mut bed = Bed::new("");
-    let (b1, _) = ring_and_cancel(&mut bed, "a-5@x");
+    let (b1, cancel) = ring_and_cancel(&mut bed, "a-5@x");
     let to_a = bed.take(CUSTOMER);
     let ok =
         to_a.iter().find(|m| m.starts_with("SIP/2.0 200") && m.contains("CANCEL")).expect("200 to CANCEL");
@@ -461,6 +461,11 @@ fn caller_cancel_before_answer() {
     let cdrs = bed.cdrs();
     assert_eq!((cdrs[0].final_code, cdrs[0].hangup), (487, Some(HangUp::Caller)));
     bed.feed(&a_request("ACK", "a-5@x", 10, "z9hG4bKa1", Some("x")), CUSTOMER);
+    bed.advance(1_000);
+    // The CANCEL again, its call gone: the same 200, the same tag.
+    bed.feed(&cancel, CUSTOMER);
+    let again = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert_eq!(to_tag(&again), to_tag(ok), "{again}");
     bed.advance(40_000);
     assert_eq!(bed.core.held_calls(), 0);
 }
@@ -1052,15 +1057,35 @@ fn a_required_extension_gets_420_listing_it_and_supported_alone_is_fine() {
     let b1 = bed.take_one(V1, "INVITE ");
     bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
     let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
-    bed.feed(&a_request("ACK", "a-sp@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
-    bed.take_one(V1, "ACK ");
-    // In the dialog too: a re-INVITE that requires session timers is refused, not relayed.
+    // In the dialog too: a re-INVITE that requires session timers is refused, not relayed,
+    // even before the caller's ACK of the 200 arrived.
     let reinvite = a_request("INVITE", "a-sp@x", 11, "z9hG4bKre", Some(&our_tag))
         .replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: timer\r\n");
     bed.feed(&reinvite, CUSTOMER);
     let bad = bed.take_one(CUSTOMER, "SIP/2.0 420");
     assert!(bad.contains("\r\nUnsupported: timer\r\n") && to_tag(&bad) == our_tag, "{bad}");
     assert!(bed.take(V1).is_empty(), "not relayed");
+    // The 420's ACK has the dialog's tag but the re-INVITE's CSeq: not the 200's ACK.
+    bed.feed(&a_request("ACK", "a-sp@x", 11, "z9hG4bKre", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take(V1).is_empty(), "the 420's ACK is not relayed");
+    bed.feed(&a_request("ACK", "a-sp@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "ACK ");
+    // A BYE is never refused for its Require: the call ends.
+    let bye = a_request("BYE", "a-sp@x", 12, "z9hG4bKby", Some(&our_tag))
+        .replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: foo\r\n");
+    bed.feed(&bye, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.take_one(V1, "BYE ");
+    // Only the customer's INVITE is a call: counted, with a CDR; a stranger still gets 403.
+    let cdrs = bed.cdrs();
+    assert!(cdrs.iter().any(|c| c.a_call_id == "a-rq@x" && c.final_code == 420), "{cdrs:?}");
+    bed.feed(&needs_prack.replace("a-rq@x", "a-rq2@x"), "203.0.113.99:5060");
+    bed.take_one("203.0.113.99:5060", "SIP/2.0 403");
+    // The method is checked before Require (RFC 3261 §8.2).
+    let sub = a_request("SUBSCRIBE", "sub-rq@x", 1, "z9hG4bKsr", None)
+        .replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: foo\r\n");
+    bed.feed(&sub, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 405");
 }
 
 #[test]
