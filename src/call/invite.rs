@@ -481,6 +481,13 @@ fn reason_of<'m>(msg: &Message<'m>) -> std::borrow::Cow<'m, str> {
     }
 }
 
+/// The calling number (A-leg From user) as tandem writes it, in the B-leg
+/// From and the CDR: decoded, then escaped again for a URI.
+fn caller_of(msg: &Message<'_>) -> Option<String> {
+    let user = msg.from_uri().ok()?.user_decoded()?;
+    Some(sip::escape_user(&user).into_owned())
+}
+
 /// The customer an outcome belongs to; none for a stranger.
 fn customer_of(outcome: &Outcome) -> Option<usize> {
     match outcome {
@@ -497,8 +504,7 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: &str) -> AL
         Some(Ok(sip::Contact::Addr(c))) => c.uri_raw.to_owned(),
         _ => from.map(|f| f.uri_raw.to_owned()).unwrap_or_default(),
     };
-    let caller =
-        msg.from_uri().ok().and_then(|u| u.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+    let caller = caller_of(msg);
     let body = build::body_of(msg).map(|(t, b)| (t.to_owned(), data.slice_ref(b)));
     ALeg {
         call_id: msg.call_id().unwrap_or_default().to_owned(),
@@ -525,8 +531,7 @@ fn a_cdr(
     dialed: &str,
     now: Now,
 ) -> Cdr {
-    let caller =
-        msg.from_uri().ok().and_then(|u| u.user_decoded()).map(|u| String::from_utf8_lossy(&u).into_owned());
+    let caller = caller_of(msg);
     Cdr {
         a_call_id: msg.call_id().unwrap_or_default().to_owned(),
         customer: snap.config.mapping_gateways[customer].name.get_ref().clone(),

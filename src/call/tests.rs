@@ -1114,3 +1114,19 @@ fn stateless_answers_carry_a_to_tag_stable_across_retransmissions() {
     let ok = bed.take_one(CUSTOMER, "SIP/2.0 200");
     assert!(ok.contains("\r\nAllow: INVITE,") && ok.contains("\r\nAccept: application/sdp\r\n"), "{ok}");
 }
+
+#[test]
+fn an_escaped_caller_stays_escaped_in_the_b_leg() {
+    // RFC 4475 §3.1.1.3/§3.1.1.4: a decoded user written back as it is would
+    // break the URI (%3E%3B closes it and adds a parameter; %00 is a NUL).
+    let mut bed = Bed::new("");
+    let a = invite("a-esc@x").replace("sip:2125550001@", "sip:21255%3E%3Bevil=1%00%20x@");
+    bed.feed(&a, CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    let from = parsed(&b1).from_uri().unwrap().raw.to_owned();
+    assert_eq!(from, "sip:21255%3E%3Bevil=1%00%20x@203.0.113.5", "{b1}");
+    // The vendor's answer echoes that From; it must still parse and be relayed.
+    bed.feed(&answer(&b1, 486, "v1", None), V1);
+    bed.take_one(CUSTOMER, "SIP/2.0 486");
+    assert_eq!(bed.cdrs()[0].caller, "21255%3E%3Bevil=1%00%20x");
+}

@@ -29,5 +29,5 @@ pub use header::HeaderName;
 pub use message::{Contact, Header, MAX_HEADERS, MAX_MESSAGE, Message, StartLine, call_id_of, parse};
 pub use params::Params;
 pub use typed::{Auth, CSeq, Method};
-pub use uri::{Host, NumberPortability, Scheme, Uri};
+pub use uri::{Host, NumberPortability, Scheme, Uri, escape_user};
 pub use via::Via;

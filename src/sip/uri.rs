@@ -113,6 +113,29 @@ impl<'a> Uri<'a> {
     }
 }
 
+/// `user` (decoded bytes) as the user part of a sip URI tandem writes:
+/// `unreserved` characters and `&=+$,/` as they are, every other byte as
+/// `%HH` (RFC 3261 §19.1.2, §25.1). `;` and `?` are escaped too: unescaped
+/// they would start user parameters or URI headers. A decoded user is never
+/// written back as it is: `%3E` would close the URI, `%00` put a NUL on the wire.
+pub fn escape_user(user: &[u8]) -> Cow<'_, str> {
+    let plain = |b: u8| CLASSES[b as usize] & class::UNRESERVED != 0 || b"&=+$,/".contains(&b);
+    if user.iter().all(|&b| plain(b)) {
+        // All ASCII, so valid UTF-8.
+        return String::from_utf8_lossy(user);
+    }
+    let mut s = String::with_capacity(user.len() * 3);
+    for &b in user {
+        if plain(b) {
+            s.push(char::from(b));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            s.extend(['%', char::from(HEX[usize::from(b >> 4)]), char::from(HEX[usize::from(b & 15)])]);
+        }
+    }
+    Cow::Owned(s)
+}
+
 fn bytes_to_str(b: Cow<'_, [u8]>) -> Cow<'_, str> {
     match b {
         Cow::Borrowed(b) => String::from_utf8_lossy(b),
@@ -347,6 +370,21 @@ mod tests {
         assert_eq!(u.user, Some("user"));
         assert_eq!(u.user_params.get("par"), Some(Some("u%40example.net")));
         assert!(Uri::parse("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com").is_ok());
+    }
+
+    #[test]
+    fn users_are_escaped_for_writing_and_read_back_the_same() {
+        assert_eq!(escape_user(b"+1-212-555_0001"), "+1-212-555_0001");
+        assert_eq!(escape_user(b"I have spaces"), "I%20have%20spaces");
+        assert_eq!(escape_user(b"2125\x00550001"), "2125%00550001");
+        assert_eq!(escape_user(b"21255>;evil=1"), "21255%3E%3Bevil=1");
+        assert_eq!(escape_user(b"a?b%c#\r\n\xff"), "a%3Fb%25c%23%0D%0A%FF");
+        for user in [&b"I have spaces"[..], b"2125\x00550001", b"21255>;evil=1", b"a?b%c#\r\n\xff"] {
+            let text = format!("sip:{}@example.com", escape_user(user));
+            let uri = Uri::parse(&text).expect("a valid URI");
+            assert_eq!(uri.user_params, Params::default(), "{text}");
+            assert_eq!(uri.user_decoded().as_deref(), Some(user), "{text}");
+        }
     }
 
     #[test]
