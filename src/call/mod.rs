@@ -22,7 +22,7 @@ use crate::register::client::{
     Client as RegClient, Event as RegEvent, Settings as RegSettings, State as RegState,
 };
 use crate::routing::snapshot::Router;
-use crate::sip::{self, Method};
+use crate::sip::{self, Method, Scheme};
 use crate::txn::wheel::Wheel;
 use build::Local;
 use bytes::Bytes;
@@ -509,7 +509,9 @@ impl Core {
         if let Err(e) = msg.validate() {
             self.stats.parse_errors += 1;
             if msg.is_request() && msg.method() != Some(Method::Ack) {
-                let rsp = build::response(msg, e.status(), e.reason(), None, None, None);
+                // A To tag when the To header is readable (RFC 3261 §8.2.6.2).
+                let tag = self.tag_for(msg);
+                let rsp = build::response(msg, e.status(), e.reason(), Some(&tag), None, None);
                 self.outbox.push((rsp, peer));
             }
             return;
@@ -586,13 +588,19 @@ impl Core {
         match msg.method() {
             Some(Method::Invite) if !has_to_tag => self.new_call(msg, data, peer, now),
             Some(Method::Ack) => {}
-            Some(Method::Options) if !has_to_tag && requires_extension(msg) => self.reply(msg, peer, 420),
-            Some(Method::Options) if !has_to_tag => self.reply(msg, peer, 200),
+            Some(Method::Options) if !has_to_tag => {
+                let status = uas_refusal(msg, &[Scheme::Sip, Scheme::Sips, Scheme::Tel]).unwrap_or(200);
+                self.reply(msg, peer, status)
+            }
             // Before the challenge: a REGISTER that needs Path (RFC 3327) can never succeed here.
-            Some(Method::Register) if requires_extension(msg) => self.reply(msg, peer, 420),
-            Some(Method::Register) => self.on_register(msg, peer, now),
+            Some(Method::Register) => match uas_refusal(msg, &[Scheme::Sip, Scheme::Sips]) {
+                Some(status) => self.reply(msg, peer, status),
+                None => self.on_register(msg, peer, now),
+            },
             Some(Method::Invite | Method::Bye | Method::Cancel) => self.reply(msg, peer, 481),
             _ if has_to_tag => self.reply(msg, peer, 481),
+            // §21.5.2: a method tandem does not even know; §8.2.1: one it knows but does not take here.
+            Some(Method::Other(_)) | None => self.reply(msg, peer, 501),
             _ => self.reply(msg, peer, 405),
         }
     }
@@ -845,6 +853,17 @@ mod tests;
 /// stays up (and billed) because of an option tag.
 pub(super) fn requires_extension(msg: &sip::Message<'_>) -> bool {
     msg.option_tags(sip::HeaderName::Require).next().is_some()
+}
+
+/// What a request tandem answers itself gets before its method's own work,
+/// in RFC 3261 §8.2's order: 416 for a Request-URI scheme not in `schemes`
+/// (§8.2.2.1), 420 for a Require (§8.2.2.3).
+fn uas_refusal(msg: &sip::Message<'_>, schemes: &[Scheme<'_>]) -> Option<u16> {
+    match msg.request_uri() {
+        Some(uri) if !schemes.contains(&uri.scheme) => Some(416),
+        _ if requires_extension(msg) => Some(420),
+        _ => None,
+    }
 }
 
 /// The side a stateless answer leaves by: our own Call-IDs are on vendor legs

@@ -1113,6 +1113,26 @@ fn stateless_answers_carry_a_to_tag_stable_across_retransmissions() {
     bed.feed(&a_request("OPTIONS", "ping@x", 1, "z9hG4bKo", None), CUSTOMER);
     let ok = bed.take_one(CUSTOMER, "SIP/2.0 200");
     assert!(ok.contains("\r\nAllow: INVITE,") && ok.contains("\r\nAccept: application/sdp\r\n"), "{ok}");
+    // A method tandem does not know at all: 501 (§21.5.2), not 405.
+    bed.feed(&a_request("NEWMETHOD", "new@x", 1, "z9hG4bKn", None), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 501 Not Implemented");
+    // RFC 4475 §3.3.2 (unkscm): an unknown Request-URI scheme gets 416, whatever the method.
+    let unkscm = a_request("OPTIONS", "unk@x", 1, "z9hG4bKu", None).replace(
+        "OPTIONS sip:12125551212@203.0.113.5 SIP/2.0",
+        "OPTIONS nobodyKnowsThisScheme:totallyopaquecontent SIP/2.0",
+    );
+    bed.feed(&unkscm, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 416");
+    let reg = a_request("REGISTER", "unk-reg@x", 1, "z9hG4bKur", None)
+        .replace("REGISTER sip:12125551212@203.0.113.5 SIP/2.0", "REGISTER tel:+12125551212 SIP/2.0");
+    bed.feed(&reg, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 416");
+    // A request refused by validation gets a To tag too, when its To is readable.
+    let bad = invite("a-bad@x").replace("CSeq: 10 INVITE", "CSeq: 10 BYE");
+    bed.feed(&bad, CUSTOMER);
+    let refused = bed.take_one(CUSTOMER, "SIP/2.0 400");
+    let to = refused.split("\r\n").find(|l| l.starts_with("To:")).unwrap_or_default();
+    assert!(to.contains(";tag="), "{refused}");
 }
 
 #[test]
