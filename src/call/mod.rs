@@ -493,14 +493,36 @@ impl Core {
     pub fn handle_datagram(&mut self, data: &Bytes, peer: SocketAddr, now: Now) {
         match sip::parse(data) {
             Ok(msg) => self.handle_message(&msg, data, peer, now),
-            Err(_) => self.count_unparsable(),
+            Err(e) => self.handle_unparsable(data, &e, peer),
         }
     }
 
-    /// A datagram that did not parse (dropped: there is nothing to answer to).
-    pub fn count_unparsable(&mut self) {
+    /// A datagram `sip::parse` refused, with `error`: counted, and answered
+    /// when it is a request (not an ACK) whose start line or framing alone is
+    /// wrong and whose head still has what an answer copies (Via, From, To,
+    /// Call-ID, CSeq; copied as written, so a `SIP/7.0` Via does not stop the
+    /// 505 it calls for): 505 for another SIP version, else 400 naming the fault
+    /// (RFC 4475 §3.1.2.2, .3, .8, .16). Anything else is dropped: there is
+    /// nothing trustworthy to answer to.
+    pub fn handle_unparsable(&mut self, data: &[u8], error: &sip::ParseError, peer: SocketAddr) {
+        use sip::ParseError as E;
         self.stats.datagrams += 1;
         self.stats.parse_errors += 1;
+        let framing = matches!(error, E::BadHeader(sip::HeaderName::ContentLength) | E::BodyTooShort);
+        let start_line =
+            matches!(error, E::BadStartLine | E::BadRequestUri | E::BadVersion | E::UnsupportedVersion);
+        if !(framing || start_line) {
+            return;
+        }
+        let Some(msg) = sip::parse_to_answer(data) else { return };
+        use sip::HeaderName as H;
+        let answerable = msg.method() != Some(Method::Ack)
+            && [H::Via, H::From, H::To, H::CallId, H::CSeq].into_iter().all(|h| msg.header(h).is_some());
+        if answerable {
+            let tag = self.tag_for(&msg);
+            let rsp = build::response(&msg, error.status(), error.reason(), Some(&tag), None, None);
+            self.outbox.push((rsp, peer));
+        }
     }
 
     /// One parsed message from `peer` (`data` is the datagram it borrows).

@@ -1150,3 +1150,37 @@ fn an_escaped_caller_stays_escaped_in_the_b_leg() {
     bed.take_one(CUSTOMER, "SIP/2.0 486");
     assert_eq!(bed.cdrs()[0].caller, "21255%3E%3Bevil=1%00%20x");
 }
+
+#[test]
+fn requests_refused_for_their_start_line_or_framing_are_answered() {
+    // RFC 4475 §3.1.2: the head of these reads; only the version, the
+    // request line or Content-Length is wrong. Before, all were dropped.
+    let mut bed = Bed::new("");
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sip/invalid");
+    for (file, status) in [
+        ("badvers", "SIP/2.0 505 "),
+        ("clerr", "SIP/2.0 400 "),
+        ("ncl", "SIP/2.0 400 "),
+        ("lwsruri", "SIP/2.0 400 "),
+        ("lwsstart", "SIP/2.0 400 "),
+        ("trws", "SIP/2.0 400 "),
+    ] {
+        let text = std::fs::read_to_string(corpus.join(format!("{file}.sip"))).unwrap();
+        let before = bed.core.stats().parse_errors;
+        bed.feed(&text, CUSTOMER);
+        assert_eq!(bed.core.stats().parse_errors, before + 1, "{file}: counted once");
+        let answer = bed.take_one(CUSTOMER, status);
+        let call_id = text.lines().find_map(|l| l.strip_prefix("Call-ID: ")).unwrap().trim();
+        assert!(answer.contains(&format!("Call-ID: {call_id}\r\n")), "{file}: {answer}");
+        assert!(bed.take(V1).is_empty(), "{file}: no call");
+    }
+    // Never a response, an ACK, or a head without what an answer copies.
+    for text in [
+        "SIP/7.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKr\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: r@x\r\nCSeq: 1 INVITE\r\n\r\n",
+        "ACK sip:kim@example.com SIP/3.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: a@x\r\nCSeq: 1 ACK\r\n\r\n",
+        "OPTIONS sip:kim@example.com SIP/3.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKo\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCSeq: 1 OPTIONS\r\n\r\n",
+    ] {
+        bed.feed(text, CUSTOMER);
+        assert!(bed.take(CUSTOMER).is_empty(), "{text}");
+    }
+}

@@ -235,7 +235,7 @@ impl<I: PacketIo> Shard<I> {
                 }
                 self.core.handle_message(&msg, data, peer, now);
             }
-            Err(_) => self.core.count_unparsable(),
+            Err(e) => self.core.handle_unparsable(data, &e, peer),
         }
     }
 

@@ -114,6 +114,34 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     Ok(Message { buf: &buf[..end], start, headers, head, body, views: Views::default() })
 }
 
+/// A request [`parse`] refused for its start line or its framing, read
+/// leniently so that it can be answered (RFC 4475 §3.1.2: a bad version gets
+/// 505, a bad Content-Length or request line 400): the method is the first
+/// token, the Request-URI whatever lies between the first and the last space,
+/// the version is not checked and the body is whatever follows the head.
+/// `None` for a response, an unknown start, or a head that does not scan.
+pub fn parse_to_answer(buf: &[u8]) -> Option<Message<'_>> {
+    let (mut scan, line) = Scan::start(buf).ok()?;
+    let line = std::str::from_utf8(line).ok()?.trim_matches([' ', '\t']);
+    if line.get(..4).is_some_and(|v| v.eq_ignore_ascii_case("SIP/")) {
+        return None;
+    }
+    let (method, rest) = line.split_once([' ', '\t'])?;
+    let (uri, _version) = rest.rsplit_once([' ', '\t'])?;
+    let start = StartLine::Request { method: Method::parse(method)?, uri: uri.trim_matches([' ', '\t']) };
+    let head_start = scan.pos;
+    let mut headers = Vec::with_capacity(16);
+    while let Some(header) = scan.next_header().ok()? {
+        if headers.len() == MAX_HEADERS {
+            return None;
+        }
+        headers.push(header);
+    }
+    let body_start = scan.pos;
+    let head = std::str::from_utf8(&buf[head_start..body_start]).ok();
+    Some(Message { buf, start, headers, head, body: &buf[body_start..], views: Views::default() })
+}
+
 /// The Call-ID header's value, found by the same scan as [`parse`] but with
 /// nothing else indexed or checked: enough to pick a datagram's owner shard
 /// before handing it over. `None` when the head ends (or breaks) first.

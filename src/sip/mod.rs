@@ -26,7 +26,9 @@ pub use addr::NameAddr;
 pub use build::{Builder, response_head, response_to};
 pub use error::{Invalid, ParseError};
 pub use header::HeaderName;
-pub use message::{Contact, Header, MAX_HEADERS, MAX_MESSAGE, Message, StartLine, call_id_of, parse};
+pub use message::{
+    Contact, Header, MAX_HEADERS, MAX_MESSAGE, Message, StartLine, call_id_of, parse, parse_to_answer,
+};
 pub use params::Params;
 pub use typed::{Auth, CSeq, Method};
 pub use uri::{Host, NumberPortability, Scheme, Uri, escape_user};
