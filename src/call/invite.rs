@@ -76,7 +76,10 @@ impl Core {
         self.refuse_call(msg, &new, customer, status, lrn, now);
     }
 
-    /// Refuses a customer's INVITE at once, with a failed call's CDR.
+    /// Refuses a customer's INVITE at once, with a failed call's CDR. Its
+    /// Call-ID stays behind as a tomb until timer B would have run out at the
+    /// caller, so that a copy of the INVITE (our answer was lost) is answered
+    /// again instead of making a second CDR.
     fn refuse_call(
         &mut self,
         msg: &Message<'_>,
@@ -87,6 +90,16 @@ impl Core {
         now: Now,
     ) {
         self.reply(msg, new.peer, status);
+        let tomb = super::tombs::Tomb {
+            side: Side::A,
+            branch: super::dialog::top_branch(msg).into(),
+            cseq: msg.cseq().map_or(0, |c| c.seq),
+            answered: false,
+            ack: None,
+            refused: status,
+            until: now.ms + LINGER_MS,
+        };
+        self.tombs.lay(msg.call_id().unwrap_or_default(), tomb);
         self.stats.calls_failed += 1;
         let mut cdr = a_cdr(msg, new.peer, &new.snap, customer, &new.dialed, now);
         lrn.fill(&mut cdr);

@@ -521,7 +521,7 @@ impl Core {
         if answerable {
             let tag = self.tag_for(&msg);
             let rsp = build::response(&msg, error.status(), error.reason(), Some(&tag), None, None);
-            self.outbox.push((rsp, peer));
+            self.outbox.push_to(reply_side(&msg), (rsp, peer));
         }
     }
 
@@ -534,7 +534,7 @@ impl Core {
                 // A To tag when the To header is readable (RFC 3261 §8.2.6.2).
                 let tag = self.tag_for(msg);
                 let rsp = build::response(msg, e.status(), e.reason(), Some(&tag), None, None);
-                self.outbox.push((rsp, peer));
+                self.outbox.push_to(reply_side(msg), (rsp, peer));
             }
             return;
         }
@@ -596,6 +596,13 @@ impl Core {
         if let Some(tomb) = self.tombs.get(call_id, now.ms) {
             let (side, invite_branch) = (tomb.side, tomb.branch.as_ref() == dialog::top_branch(msg));
             let repeat = dialog::repeat(&tomb.branch, tomb.cseq, msg);
+            let refused = tomb.refused;
+            let invite = msg.method() == Some(Method::Invite) && !has_to_tag;
+            if refused != 0 && invite && repeat == dialog::Repeat::Retransmission {
+                // Stateless, so answered again (§8.2.7), but not a call again.
+                self.stats.retransmissions += 1;
+                return self.reply_on(Side::A, msg, peer, refused);
+            }
             let retry =
                 (!tomb.answered && side == Side::A && !has_to_tag && msg.method() == Some(Method::Invite))
                     && repeat == dialog::Repeat::NewRequest;
@@ -841,7 +848,7 @@ impl Core {
         if let Some(until) = until {
             let branch = call.a.branch.as_str().into();
             let (cseq, answered) = (call.a.invite_cseq, call.answered.is_some());
-            let tomb = tombs::Tomb { side: Side::A, branch, cseq, answered, ack: None, until };
+            let tomb = tombs::Tomb { side: Side::A, branch, cseq, answered, ack: None, refused: 0, until };
             self.tombs.lay(&call.a.call_id, tomb);
         }
         for (i, at) in call.attempts.iter().enumerate() {
@@ -855,6 +862,7 @@ impl Core {
                     cseq: 0,
                     answered: false,
                     ack,
+                    refused: 0,
                     until,
                 };
                 self.tombs.lay(&at.call_id, tomb);

@@ -561,8 +561,15 @@ fn refusals() {
     bed.take_one("203.0.113.99:5060", "SIP/2.0 403");
     assert!(bed.cdrs().is_empty(), "no CDR for strangers");
     bed.feed(&invite("a-8@x").replace("+1-212-555-1212", "4420"), CUSTOMER);
-    bed.take_one(CUSTOMER, "SIP/2.0 404");
+    let not_found = bed.take_one(CUSTOMER, "SIP/2.0 404");
     assert_eq!(bed.cdrs()[0].final_code, 404);
+    // Our 404 was lost: the INVITE again gets the same 404, and no second CDR.
+    bed.feed(&invite("a-8@x").replace("+1-212-555-1212", "4420"), CUSTOMER);
+    assert_eq!(bed.take_one(CUSTOMER, "SIP/2.0 404"), not_found);
+    assert!(bed.cdrs().is_empty(), "one CDR per call");
+    // Its CANCEL is not a copy of it.
+    bed.feed(&a_request("CANCEL", "a-8@x", 10, "z9hG4bKa1", None), CUSTOMER);
+    assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with("SIP/2.0 404")));
     bed.feed(&invite("a-9@x").replace("CSeq: 10 INVITE", "CSeq: 10 BYE"), CUSTOMER);
     let bad = bed.take_one(CUSTOMER, "SIP/2.0 400 CSeq Method Mismatch");
     assert!(bad.contains("Call-ID: a-9@x"));

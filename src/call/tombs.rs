@@ -28,6 +28,10 @@ pub(super) struct Tomb {
     /// again when the answer is (timer D for a failure; a 2xx repeated
     /// because our ACK was lost).
     pub ack: Option<(Bytes, SocketAddr)>,
+    /// The status of a customer's INVITE refused at once (404, 484, 503,
+    /// 420), 0 for a call that started: a copy of that INVITE gets it again,
+    /// without a second CDR.
+    pub refused: u16,
     /// When it is forgotten (monotonic ms).
     pub until: u64,
 }
@@ -86,7 +90,15 @@ mod tests {
     use super::*;
 
     fn tomb(until: u64) -> Tomb {
-        Tomb { side: Side::A, branch: "z9hG4bK1".into(), cseq: 1, answered: false, ack: None, until }
+        Tomb {
+            side: Side::A,
+            branch: "z9hG4bK1".into(),
+            cseq: 1,
+            answered: false,
+            ack: None,
+            refused: 0,
+            until,
+        }
     }
 
     #[test]
