@@ -97,7 +97,7 @@ impl Core {
 
     /// Stops the current attempt: CANCEL once it has rung, else stop
     /// retransmitting and CANCEL if it rings later.
-    fn cancel_hunt(&mut self, call: &mut Call, now: Now) {
+    pub(super) fn cancel_hunt(&mut self, call: &mut Call, now: Now) {
         let Some(i) = call.current() else { return };
         let att = &mut call.attempts[i];
         att.cancel_wanted = true;

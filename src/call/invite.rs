@@ -274,19 +274,19 @@ impl Core {
                 if att.cancel_wanted && att.cancel.is_none() {
                     send_cancel(att, &self.local_b, now);
                 }
-                if current && !att.cancel_wanted {
+                // A 100 is the next hop's, not the callee's: invite_timeout
+                // still runs. Ringing or progress hands over to Timer C.
+                if current && !att.cancel_wanted && s != 100 {
                     call.invite_deadline = None;
                     call.ring_deadline = Some(now.ms + RING_TIMEOUT_MS);
-                    if s != 100 {
-                        self.relay_to_a(call, msg, now);
-                    }
+                    self.relay_to_a(call, msg, now);
                 }
             }
             ClientEvent::Final(s) => {
                 release_attempt(&call.snap, att);
                 if current {
                     (call.invite_deadline, call.ring_deadline) = (None, None);
-                    self.attempt_failed(call, s, now);
+                    self.attempt_failed(call, s, HangUp::Callee, now);
                 }
             }
             _ => self.stats.retransmissions += 1,
@@ -337,7 +337,8 @@ impl Core {
     }
 
     /// The current attempt failed with `status` (or 408 for a timeout): fail over or give up.
-    pub(super) fn attempt_failed(&mut self, call: &mut Call, status: u16, now: Now) {
+    /// `hangup` says who ended the attempt: the vendor's answer, or tandem's timer.
+    pub(super) fn attempt_failed(&mut self, call: &mut Call, status: u16, hangup: HangUp, now: Now) {
         call.note_failure(status);
         let sip = &call.snap.config.sip;
         let busy = matches!(status, 486 | 600);
@@ -346,24 +347,21 @@ impl Core {
             return;
         }
         let code = call.best.unwrap_or(status);
-        self.fail(call, code, HangUp::Callee, now);
+        self.fail(call, code, hangup, now);
     }
 
     /// No answer from the current attempt in time.
     pub(super) fn attempt_timed_out(&mut self, call: &mut Call, now: Now) {
         call.invite_deadline = None;
-        if let Some(i) = call.current() {
-            let att = &mut call.attempts[i];
-            att.txn.abandon();
-            att.cancel_wanted = true;
-            release_attempt(&call.snap, att);
-        }
+        // Abandoned if it sent nothing (CANCELled should it ring later);
+        // CANCELled now if it sent 100 Trying.
+        self.cancel_hunt(call, now);
         if call.snap.config.sip.user_agent_stop_switch_after_invite_timeout {
             call.note_failure(408);
             let code = call.best.unwrap_or(408);
             return self.fail(call, code, HangUp::System, now);
         }
-        self.attempt_failed(call, 408, now);
+        self.attempt_failed(call, 408, HangUp::System, now);
     }
 
     /// Relays a vendor's 18x or 2xx to the caller.

@@ -431,7 +431,37 @@ fn silent_vendor_fails_over_after_invite_timeout_and_late_2xx_is_hung_up() {
     bed.advance(1_000);
     let to_a = bed.take(CUSTOMER);
     assert!(!to_a.is_empty() && to_a.iter().all(|m| m.starts_with("SIP/2.0 408")), "{to_a:#?}");
-    assert_eq!(bed.cdrs()[0].gateways_tried, ["v1", "v2"]);
+    let cdrs = bed.cdrs();
+    assert_eq!(cdrs[0].gateways_tried, ["v1", "v2"]);
+    // No vendor said anything: tandem's timer ended the call (docs/cdr.md).
+    assert_eq!(cdrs[0].hangup, Some(HangUp::System));
+}
+
+#[test]
+fn a_100_trying_alone_does_not_hold_the_hunt() {
+    // The next hop's 100 says nothing of the callee: invite_timeout still
+    // runs, and the vendor, having answered, is CANCELled rather than abandoned.
+    let mut bed = Bed::new("invite_timeout = 2");
+    bed.feed(&invite("a-100@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 100, "t1", None), V1);
+    bed.advance(1_900);
+    assert!(bed.take(V1).is_empty(), "no retransmission after the 100");
+    assert!(bed.take(V2).is_empty());
+    bed.advance(200);
+    let cancel = bed.take_one(V1, "CANCEL ");
+    assert_eq!(parsed(&cancel).top_via().unwrap().branch, parsed(&b1).top_via().unwrap().branch);
+    let b2 = bed.take_one(V2, "INVITE ");
+    bed.feed(&answer(&cancel, 200, "t1", None), V1);
+    bed.feed(&answer(&b1, 487, "t1", None), V1);
+    bed.take_one(V1, "ACK ");
+    // Ringing is another matter: Timer C, not invite_timeout, from then on.
+    bed.feed(&answer(&b2, 180, "t2", None), V2);
+    bed.take_one(CUSTOMER, "SIP/2.0 180");
+    bed.advance(10_000);
+    assert!(bed.take(V2).is_empty(), "still ringing: {:?}", bed.take(CUSTOMER));
+    bed.feed(&answer(&b2, 200, "t2", Some(SDP_B)), V2);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
 }
 
 #[test]
