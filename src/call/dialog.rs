@@ -171,6 +171,34 @@ impl Core {
         call.byes.push((side, branch, ClientTxn::new(Kind::NonInvite, bye, now.ms)));
     }
 
+    /// A 2xx from another dialog than the one attempt `i` keeps (the vendor
+    /// side forked): ACKed and hung up with a BYE (RFC 3261 §13.2.2.4), each
+    /// on that dialog (its To tag, its Contact). Copies of that 2xx get the
+    /// same ACK again and no second BYE.
+    pub(super) fn end_fork(&mut self, call: &mut Call, i: usize, msg: &Message<'_>, now: Now) {
+        let side = Side::B(i as u16);
+        let tag = msg.to().ok().and_then(|t| t.tag).unwrap_or_default();
+        let att = &mut call.attempts[i];
+        if let Some((_, ack)) = att.forks.iter().find(|(t, _)| t == tag) {
+            self.outbox.push_to(side, (ack.clone(), att.peer));
+            self.stats.retransmissions += 1;
+            return;
+        }
+        let to = msg.header(sip::HeaderName::To).and_then(|h| h.value_str().ok()).unwrap_or_default();
+        let uri = match msg.contacts().next() {
+            Some(Ok(sip::Contact::Addr(c))) => c.uri_raw,
+            _ => att.target.as_str(),
+        };
+        let route = |cseq| Route { uri, from: &att.from, to, call_id: &att.call_id, cseq };
+        let (ack_branch, bye_branch) = (self.ids.branch(), self.ids.branch());
+        let local = self.local_for(side);
+        let ack = route(1).request("ACK", &ack_branch, None, local);
+        let bye = route(2).request("BYE", &bye_branch, None, local);
+        self.outbox.push_to(side, (ack.clone(), att.peer));
+        att.forks.push((tag.to_owned(), ack));
+        call.byes.push((side, bye_branch, ClientTxn::new(Kind::NonInvite, bye, now.ms)));
+    }
+
     /// Builds an in-dialog request towards `side` (`cseq` None: the next one).
     pub(super) fn request_to(
         &mut self,

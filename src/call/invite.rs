@@ -241,6 +241,7 @@ impl Core {
                 occupying: true,
                 ack: None,
                 killed: false,
+                forks: Vec::new(),
             });
             call.invite_deadline = Some(now.ms + u64::from(call.snap.config.sip.invite_timeout) * 1000);
             call.ring_deadline = None;
@@ -298,6 +299,11 @@ impl Core {
         let wanted = call.phase == Phase::Hunting && call.current() == Some(i);
         let answered_here = call.answered == Some(i);
         let att = &mut call.attempts[i];
+        let kept = sip::NameAddr::parse(&att.to).ok().and_then(|t| t.tag);
+        let tag = msg.to().ok().and_then(|t| t.tag);
+        if (att.ack.is_some() || answered_here) && tag != kept {
+            return self.end_fork(call, i, msg, now);
+        }
         if let Some(ack) = &att.ack {
             self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
             self.stats.retransmissions += 1;

@@ -83,6 +83,9 @@ pub struct Attempt {
     pub ack: Option<Bytes>,
     /// A late 2xx was ACKed and BYEd already.
     pub killed: bool,
+    /// Dialogs a forking vendor side answered besides the one kept: their
+    /// To tag and our ACK, sent again for each copy of their 2xx.
+    pub forks: Vec<(String, Bytes)>,
 }
 
 /// A request relayed from one leg to the other within the dialog.

@@ -1221,3 +1221,35 @@ fn requests_refused_for_their_start_line_or_framing_are_answered() {
         assert!(bed.take(CUSTOMER).is_empty(), "{text}");
     }
 }
+
+#[test]
+fn a_second_dialog_from_a_forking_vendor_is_acked_and_hung_up_on_its_own_tag() {
+    // RFC 3261 §13.2.2.4: every 2xx gets an ACK on its own dialog; a dialog
+    // not kept gets a BYE. Before, it was ACKed with the kept dialog's tag.
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-fork@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", "a-fork@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    let ack1 = bed.take_one(V1, "ACK ");
+    assert_eq!(to_tag(&ack1), "c1");
+    let fork = answer(&b1, 200, "c2", Some(SDP_B));
+    bed.feed(&fork, V1);
+    let to_v1 = bed.take(V1);
+    let ack2 = to_v1.iter().find(|m| m.starts_with("ACK ")).expect("ACK for the fork");
+    let bye2 = to_v1.iter().find(|m| m.starts_with("BYE ")).expect("BYE for the fork");
+    assert_eq!((to_tag(ack2), to_tag(bye2)), ("c2".to_owned(), "c2".to_owned()));
+    assert_eq!(parsed(bye2).call_id().unwrap(), parsed(&b1).call_id().unwrap());
+    assert!(bed.take(CUSTOMER).is_empty(), "the caller hears nothing of it");
+    // Its copy: the same ACK, no second BYE; the kept dialog's copy still gets its own ACK.
+    bed.feed(&fork, V1);
+    assert_eq!(bed.take(V1), [ack2.clone()]);
+    bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
+    assert_eq!(to_tag(&bed.take_one(V1, "ACK ")), "c1");
+    bed.feed(&answer(bye2, 200, "c2", None), V1);
+    // The call goes on, on c1: the caller's BYE reaches that dialog.
+    bed.feed(&a_request("BYE", "a-fork@x", 11, "z9hG4bKb2", Some(&our_tag)), CUSTOMER);
+    let bye1 = bed.take_one(V1, "BYE ");
+    assert_eq!(to_tag(&bye1), "c1");
+}
