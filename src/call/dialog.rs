@@ -7,7 +7,7 @@ use super::state::{Call, Phase, Relay, Side};
 use super::{Core, Now};
 use crate::cdr::HangUp;
 use crate::sip::{self, HeaderName, Message, Method};
-use crate::txn::{ClientEvent, ClientTxn, Kind, ServerEvent, ServerTxn};
+use crate::txn::{ClientEvent, ClientTxn, Kind, ServerEvent, ServerState, ServerTxn};
 use bytes::Bytes;
 use std::net::SocketAddr;
 
@@ -31,6 +31,13 @@ impl Core {
         now: Now,
     ) {
         let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);
+        // RFC 3261 §12.2.2: a request with a To tag belongs to this dialog only
+        // if both tags are the dialog's; else 481. An ACK is matched by
+        // on_ack (the ACK of a failure goes by its transaction's branch, §17.2.3).
+        let ack = msg.method() == Some(Method::Ack);
+        if has_to_tag && !ack && !tags_match(call, side, msg) {
+            return self.reply_on(side, msg, peer, 481);
+        }
         match (side, msg.method()) {
             (Side::A, Some(Method::Invite)) if !has_to_tag => {
                 match repeat(&call.a.branch, call.a.invite_cseq, msg) {
@@ -49,7 +56,10 @@ impl Core {
             // loops through tandem. Relaying it would turn it into a re-INVITE.
             (Side::B(_), Some(Method::Invite)) if !has_to_tag => self.refuse(side, msg, peer, 482, 0),
             (_, Some(Method::Ack)) => self.on_ack(call, side, msg, now),
-            (Side::A, Some(Method::Cancel)) => self.on_cancel(call, msg, peer, now),
+            (Side::A, Some(Method::Cancel)) if top_branch(msg) == call.a.branch => {
+                self.on_cancel(call, msg, peer, now)
+            }
+            (_, Some(Method::Cancel)) => self.cancel_relayed(call, side, msg, peer),
             (_, Some(Method::Bye)) => self.on_bye(call, side, msg, peer, now),
             _ => self.relay_request(call, side, msg, data, peer, now),
         }
@@ -57,12 +67,20 @@ impl Core {
 
     fn on_ack(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, now: Now) {
         let seq = msg.cseq().map_or(0, |c| c.seq);
-        if let Some(r) = call.relays.iter_mut().find(|r| r.from == side && r.awaiting_ack && r.in_cseq == seq)
-        {
+        let relayed = |r: &Relay| r.from == side && r.method == "INVITE" && r.in_cseq == seq;
+        if let Some(r) = call.relays.iter_mut().find(|r| relayed(r)) {
+            // Its answer is not sent again (§17.2.1, RFC 6026), 2xx or not.
+            r.server.handle_ack(now.ms);
+            if !r.awaiting_ack {
+                return; // the ACK of a failure is hop by hop; a repeated one, absorbed
+            }
             r.awaiting_ack = false;
             let (to, out_cseq) = (r.to, r.out_cseq);
             let ack = self.request_to(call, to, "ACK", Some(out_cseq), body_of(msg));
-            self.outbox.push_to(to, (ack, call.peer(to)));
+            self.outbox.push_to(to, (ack.clone(), call.peer(to)));
+            if let Some(r) = call.relays.iter_mut().find(|r| relayed(r)) {
+                r.ack = Some((ack, now.ms + crate::txn::TIMEOUT_64T1));
+            }
             return;
         }
         // Ours: the ACK of a failure has the INVITE's branch (RFC 3261
@@ -237,7 +255,19 @@ impl Core {
         if super::requires_extension(msg) {
             return self.reply_on(side, msg, peer, 420);
         }
+        let seq = msg.cseq().map_or(0, |c| c.seq);
+        let remote_cseq = match side {
+            Side::A => &mut call.a.remote_cseq,
+            Side::B(i) => &mut call.attempts[i as usize].remote_cseq,
+        };
+        if seq < *remote_cseq {
+            return self.reply_on(side, msg, peer, 500); // §12.2.2: out of order
+        }
+        *remote_cseq = seq;
         let method = msg.method().map_or("", |m| m.as_str()).to_owned();
+        if matches!(msg.method(), Some(Method::Invite | Method::Update)) {
+            refresh_target(call, side, msg); // §12.2.2, RFC 3311 §5.2
+        }
         let kind = if method == "INVITE" { Kind::Invite } else { Kind::NonInvite };
         let out_branch = self.ids.branch();
         let r = route_to(call, to, None);
@@ -253,7 +283,28 @@ impl Core {
             out_cseq,
             client: ClientTxn::new(kind, out, now.ms),
             awaiting_ack: false,
+            ack: None,
         });
+        if kind == Kind::Invite
+            && let Some(r) = call.relays.last_mut()
+        {
+            // §17.2.1: the other side may take longer than 200 ms; copies get it too.
+            r.server.respond(100, build::response(msg, 100, "Trying", None, None, None), now.ms);
+        }
+    }
+
+    /// A CANCEL that is not for the call's INVITE: for a request relayed from
+    /// `side` and still pending, 200 (§9.2; the request itself runs its
+    /// course, its final answer relayed as usual); for nothing known, 481.
+    fn cancel_relayed(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr) {
+        let branch = top_branch(msg);
+        let pending = call.relays.iter().any(|r| {
+            r.from == side
+                && r.method != "CANCEL"
+                && in_branch(&r.request, branch)
+                && r.server.state() == ServerState::Proceeding
+        });
+        self.reply_on(side, msg, peer, if pending { 200 } else { 481 });
     }
 
     /// A response from the A side (to our BYE or a relayed request).
@@ -292,9 +343,20 @@ impl Core {
         let to_value = msg.header(HeaderName::To).map_or(&b""[..], |h| h.value);
         let request = r.client.request().clone();
         let event = r.client.handle_response(status, now.ms, || build::ack_for(&request, to_value));
+        if event == ClientEvent::Nothing && (200..300).contains(&status) {
+            // A copy of the 2xx: our ACK again, once the requester's came (§13.2.2.4).
+            if let Some((ack, _)) = r.ack.clone() {
+                self.outbox.push_to(side, (ack, call.peer(side)));
+            }
+            return;
+        }
         if !matches!(event, ClientEvent::Provisional(_) | ClientEvent::Final(_)) || status == 100 {
             return;
         }
+        if (200..300).contains(&status) && matches!(r.method.as_str(), "INVITE" | "UPDATE") {
+            refresh_target(call, side, msg);
+        }
+        let Some(r) = call.relays.iter_mut().find(|r| r.to == side && r.branch == branch) else { return };
         let Ok(req) = sip::parse(&r.request) else { return };
         // The answer goes back to the requester: our address on its side.
         let contact = (r.method == "INVITE").then(|| self.local_for(r.from));
@@ -413,6 +475,36 @@ pub(super) fn repeat(call_branch: &str, call_cseq: u32, msg: &Message<'_>) -> Re
 
 pub(super) fn top_branch<'m>(msg: &Message<'m>) -> &'m str {
     msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default()
+}
+
+/// Whether `msg`'s tags are those of the dialog on `side` (To: ours; From:
+/// theirs, when known).
+fn tags_match(call: &Call, side: Side, msg: &Message<'_>) -> bool {
+    let tag_of = |value: &str| sip::NameAddr::parse(value).ok().and_then(|a| a.tag).map(str::to_owned);
+    let (ours, theirs) = match side {
+        Side::A => (Some(call.a.our_tag.clone()), tag_of(&call.a.from)),
+        Side::B(i) => match call.attempts.get(i as usize) {
+            Some(att) => (tag_of(&att.from), tag_of(&att.to)),
+            None => return false,
+        },
+    };
+    let to = msg.to().ok().and_then(|t| t.tag);
+    let from = msg.from().ok().and_then(|f| f.tag);
+    to == ours.as_deref() && theirs.is_none_or(|t| from == Some(t.as_str()))
+}
+
+/// A target refresh (re-INVITE, UPDATE, or their 2xx) from `side`: its
+/// Contact becomes where our requests to that side go.
+fn refresh_target(call: &mut Call, side: Side, msg: &Message<'_>) {
+    let Some(Ok(sip::Contact::Addr(c))) = msg.contacts().next() else { return };
+    match side {
+        Side::A => c.uri_raw.clone_into(&mut call.a.target),
+        Side::B(i) => {
+            if let Some(att) = call.attempts.get_mut(i as usize) {
+                c.uri_raw.clone_into(&mut att.target);
+            }
+        }
+    }
 }
 
 /// Whether `request`'s top Via carries `branch`.

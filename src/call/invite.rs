@@ -242,6 +242,7 @@ impl Core {
                 ack: None,
                 killed: false,
                 forks: Vec::new(),
+                remote_cseq: 0,
             });
             call.invite_deadline = Some(now.ms + u64::from(call.snap.config.sip.invite_timeout) * 1000);
             call.ring_deadline = None;
@@ -535,6 +536,7 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: &str) -> AL
         target,
         txn: ServerTxn::new(Kind::Invite),
         next_cseq: 1,
+        remote_cseq: msg.cseq().map_or(0, |c| c.seq),
         body,
         caller: caller.unwrap_or_default(),
     }

@@ -807,7 +807,7 @@ impl Core {
         let Some(mut call) = self.calls.get_mut(slot as usize).and_then(Option::take) else { return };
         f(self, &mut call);
         call.flush(&mut self.outbox);
-        call.prune();
+        call.prune(now.ms);
         if call.finished(now.ms) {
             self.remove(slot, call, now);
             return;

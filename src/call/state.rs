@@ -53,6 +53,8 @@ pub struct ALeg {
     pub txn: ServerTxn,
     /// CSeq of the next request tandem sends to A.
     pub next_cseq: u32,
+    /// The highest CSeq of A's requests in the dialog: a lower one gets 500 (§12.2.2).
+    pub remote_cseq: u32,
     /// Content-Type and body of the INVITE (the offer relayed to vendors).
     pub body: Option<(String, Bytes)>,
     /// The caller's user part (A-leg From), used as the B-leg From user.
@@ -83,6 +85,8 @@ pub struct Attempt {
     pub ack: Option<Bytes>,
     /// A late 2xx was ACKed and BYEd already.
     pub killed: bool,
+    /// The highest CSeq of the vendor's requests in the dialog (§12.2.2).
+    pub remote_cseq: u32,
     /// Dialogs a forking vendor side answered besides the one kept: their
     /// To tag and our ACK, sent again for each copy of their 2xx.
     pub forks: Vec<(String, Bytes)>,
@@ -103,6 +107,9 @@ pub struct Relay {
     pub client: ClientTxn,
     /// A 2xx to a relayed re-INVITE waits for the requester's ACK.
     pub awaiting_ack: bool,
+    /// The ACK relayed for that 2xx, and until when (64·T1, as long as the
+    /// other side may repeat its 2xx): sent again for each copy (§13.2.2.4).
+    pub ack: Option<(Bytes, u64)>,
 }
 
 /// One call.
@@ -231,12 +238,13 @@ impl Call {
     /// Drops finished BYEs and relays. A non-INVITE client transaction that
     /// has its final answer only absorbs retransmissions of it (timer K);
     /// over UDP those are harmless strays, so a BYE in Completed is finished.
-    pub fn prune(&mut self) {
+    pub fn prune(&mut self, now: u64) {
         self.byes.retain(|(_, _, b)| !b.settled());
         self.relays.retain(|r| {
             r.awaiting_ack
                 || r.server.state() != ServerState::Terminated
                 || r.client.state() != ClientState::Terminated
+                || r.ack.as_ref().is_some_and(|(_, until)| now < *until)
         });
     }
 

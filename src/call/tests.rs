@@ -1253,3 +1253,72 @@ fn a_second_dialog_from_a_forking_vendor_is_acked_and_hung_up_on_its_own_tag() {
     let bye1 = bed.take_one(V1, "BYE ");
     assert_eq!(to_tag(&bye1), "c1");
 }
+
+/// An answered call `call_id`: (the B-leg INVITE, our To tag towards the caller).
+fn answered(bed: &mut Bed, call_id: &str) -> (String, String) {
+    bed.feed(&invite(call_id), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", call_id, 10, "z9hG4bKa9", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "ACK ");
+    (b1, our_tag)
+}
+
+#[test]
+fn in_dialog_requests_need_the_dialogs_tags_and_a_rising_cseq() {
+    // RFC 3261 §12.2.2: wrong tags → 481 (before, a BYE with any tags ended
+    // the call); a lower CSeq → 500.
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "a-dlg@x");
+    bed.feed(&a_request("BYE", "a-dlg@x", 11, "z9hG4bKw1", Some("wrongtag")), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 481");
+    let wrong_from =
+        a_request("BYE", "a-dlg@x", 11, "z9hG4bKw2", Some(&our_tag)).replace("tag=at1", "tag=other");
+    bed.feed(&wrong_from, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 481");
+    assert!(bed.take(V1).is_empty(), "the call is untouched");
+    bed.feed(&a_request("INFO", "a-dlg@x", 20, "z9hG4bKi1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "INFO ");
+    bed.feed(&a_request("INFO", "a-dlg@x", 15, "z9hG4bKi2", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 500");
+    assert!(bed.take(V1).is_empty(), "not relayed");
+    bed.feed(&a_request("BYE", "a-dlg@x", 21, "z9hG4bKb1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.take_one(V1, "BYE ");
+}
+
+#[test]
+fn a_relayed_reinvite_gets_100_its_ack_stops_the_2xx_and_refreshes_the_target() {
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "a-re@x");
+    let reinvite = a_request("INVITE", "a-re@x", 11, "z9hG4bKre1", Some(&our_tag))
+        .replace("Content-Length: 0\r\n", "Contact: <sip:moved@192.0.2.10:5070>\r\nContent-Length: 0\r\n");
+    bed.feed(&reinvite, CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100"); // §17.2.1
+    let relayed = bed.take_one(V1, "INVITE ");
+    // A CANCEL of it while pending: 200 (§9.2); the re-INVITE runs its course.
+    bed.feed(&a_request("CANCEL", "a-re@x", 11, "z9hG4bKre1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    let ok = answer(&relayed, 200, "c1", Some(SDP_B));
+    bed.feed(&ok, V1);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.feed(&a_request("ACK", "a-re@x", 11, "z9hG4bKra", Some(&our_tag)), CUSTOMER);
+    let ack = bed.take_one(V1, "ACK ");
+    // The caller's ACK stopped our 2xx; a copy of the vendor's 2xx gets the same ACK.
+    bed.advance(5_000);
+    assert!(bed.take(CUSTOMER).is_empty(), "no 2xx after the ACK");
+    bed.feed(&ok, V1);
+    assert_eq!(bed.take(V1), [ack]);
+    // The re-INVITE's Contact is the caller's target from now on.
+    let m = parsed(&relayed);
+    let info = format!(
+        "INFO sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKvi\r\nMax-Forwards: 70\r\nFrom: {};tag=c1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 INFO\r\nContent-Length: 0\r\n\r\n",
+        m.header(HeaderName::To).unwrap().value_str().unwrap(),
+        m.header(HeaderName::From).unwrap().value_str().unwrap(),
+        m.call_id().unwrap()
+    );
+    bed.feed(&info, V1);
+    let to_a = bed.take_one(CUSTOMER, "INFO ");
+    assert!(to_a.starts_with("INFO sip:moved@192.0.2.10:5070 SIP/2.0"), "{to_a}");
+}
