@@ -264,6 +264,17 @@ impl Core {
             return self.reply_on(side, msg, peer, 500); // §12.2.2: out of order
         }
         *remote_cseq = seq;
+        // §14.2: one re-INVITE at a time in a dialog. Another from the same side
+        // gets 500 with Retry-After; one crossing ours (glare) gets 491.
+        let pending = |r: &Relay| r.method == "INVITE" && r.server.state() == ServerState::Proceeding;
+        if msg.method() == Some(Method::Invite)
+            && let Some(from) = call.relays.iter().find(|r| pending(r)).map(|r| r.from)
+        {
+            if from == side {
+                return self.refuse(side, msg, peer, 500, 2);
+            }
+            return self.reply_on(side, msg, peer, 491);
+        }
         let method = msg.method().map_or("", |m| m.as_str()).to_owned();
         if matches!(msg.method(), Some(Method::Invite | Method::Update)) {
             refresh_target(call, side, msg); // §12.2.2, RFC 3311 §5.2

@@ -1322,3 +1322,34 @@ fn a_relayed_reinvite_gets_100_its_ack_stops_the_2xx_and_refreshes_the_target() 
     let to_a = bed.take_one(CUSTOMER, "INFO ");
     assert!(to_a.starts_with("INFO sip:moved@192.0.2.10:5070 SIP/2.0"), "{to_a}");
 }
+
+#[test]
+fn one_reinvite_at_a_time_and_glare_gets_491() {
+    // RFC 3261 §14.2. Before, both re-INVITEs were relayed.
+    let mut bed = Bed::new("");
+    let (b1, our_tag) = answered(&mut bed, "a-gl@x");
+    bed.feed(&a_request("INVITE", "a-gl@x", 11, "z9hG4bKg1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    let relayed = bed.take_one(V1, "INVITE ");
+    bed.feed(&a_request("INVITE", "a-gl@x", 12, "z9hG4bKg2", Some(&our_tag)), CUSTOMER);
+    let busy = bed.take_one(CUSTOMER, "SIP/2.0 500");
+    assert!(busy.contains("\r\nRetry-After: 2\r\n"), "{busy}");
+    // The vendor's own re-INVITE crossing the caller's: 491.
+    let m = parsed(&b1);
+    let glare = format!(
+        "INVITE sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKvg\r\nMax-Forwards: 70\r\nFrom: {};tag=c1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n",
+        m.header(HeaderName::To).unwrap().value_str().unwrap(),
+        m.header(HeaderName::From).unwrap().value_str().unwrap(),
+        m.call_id().unwrap()
+    );
+    bed.feed(&glare, V1);
+    bed.take_one(V1, "SIP/2.0 491");
+    assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty(), "nothing relayed");
+    // Once the first is answered, the next goes through.
+    bed.feed(&answer(&relayed, 200, "c1", Some(SDP_B)), V1);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.feed(&a_request("ACK", "a-gl@x", 11, "z9hG4bKga", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "ACK ");
+    bed.feed(&a_request("INVITE", "a-gl@x", 13, "z9hG4bKg3", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "INVITE ");
+}
