@@ -164,6 +164,7 @@ impl Core {
 
     fn on_bye(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr, now: Now) {
         self.reply_on(side, msg, peer, 200);
+        end_pending_relays(call, now);
         match call.phase {
             Phase::Answered if side == Side::A => {
                 let b = Side::B(call.answered.unwrap_or(0) as u16);
@@ -364,6 +365,16 @@ impl Core {
         if !matches!(event, ClientEvent::Provisional(_) | ClientEvent::Final(_)) || status == 100 {
             return;
         }
+        if r.server.state() != ServerState::Proceeding {
+            // Answered already (487 when its dialog ended): nothing to relay. A
+            // 2xx to such a re-INVITE is ACKed so that it is not repeated.
+            if r.method == "INVITE" && (200..300).contains(&status) {
+                let out_cseq = r.out_cseq;
+                let ack = self.request_to(call, side, "ACK", Some(out_cseq), None);
+                self.outbox.push_to(side, (ack, call.peer(side)));
+            }
+            return;
+        }
         if (200..300).contains(&status) && matches!(r.method.as_str(), "INVITE" | "UPDATE") {
             refresh_target(call, side, msg);
         }
@@ -486,6 +497,17 @@ pub(super) fn repeat(call_branch: &str, call_cseq: u32, msg: &Message<'_>) -> Re
 
 pub(super) fn top_branch<'m>(msg: &Message<'m>) -> &'m str {
     msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default()
+}
+
+/// The dialog ends: requests relayed and not yet answered get 487 (RFC 3261
+/// §15.1.2) and are no longer sent on; a late answer to them relays nothing.
+fn end_pending_relays(call: &mut Call, now: Now) {
+    for r in call.relays.iter_mut().filter(|r| r.server.state() == ServerState::Proceeding) {
+        if let Ok(req) = sip::parse(&r.request) {
+            r.server.respond(487, build::response(&req, 487, "Request Terminated", None, None, None), now.ms);
+        }
+        r.client.abandon();
+    }
 }
 
 /// Whether `msg`'s tags are those of the dialog on `side` (To: ours; From:

@@ -1353,3 +1353,24 @@ fn one_reinvite_at_a_time_and_glare_gets_491() {
     bed.feed(&a_request("INVITE", "a-gl@x", 13, "z9hG4bKg3", Some(&our_tag)), CUSTOMER);
     bed.take_one(V1, "INVITE ");
 }
+
+#[test]
+fn a_bye_ends_a_pending_reinvite_with_487_and_its_late_2xx_reaches_no_one() {
+    // RFC 3261 §15.1.2. Before, the re-INVITE was resent after the BYE and
+    // its late 200 was relayed to the caller, whose dialog was over.
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "a-bp@x");
+    bed.feed(&a_request("INVITE", "a-bp@x", 11, "z9hG4bKp1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    let relayed = bed.take_one(V1, "INVITE ");
+    bed.feed(&a_request("BYE", "a-bp@x", 12, "z9hG4bKp2", Some(&our_tag)), CUSTOMER);
+    let to_a = bed.take(CUSTOMER);
+    assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 487") && m.contains("CSeq: 11 INVITE")), "{to_a:#?}");
+    assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 200") && m.contains("CSeq: 12 BYE")), "{to_a:#?}");
+    bed.take_one(V1, "BYE ");
+    bed.advance(2_000);
+    assert!(bed.take(V1).iter().all(|m| !m.starts_with("INVITE ")), "the re-INVITE is not sent on");
+    bed.feed(&answer(&relayed, 200, "c1", Some(SDP_B)), V1);
+    bed.take_one(V1, "ACK ");
+    assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with("SIP/2.0 200")), "not relayed");
+}
