@@ -513,9 +513,11 @@ fn end_pending_relays(call: &mut Call, now: Now) {
 /// Whether `msg`'s tags are those of the dialog on `side` (To: ours; From:
 /// theirs, when known).
 fn tags_match(call: &Call, side: Side, msg: &Message<'_>) -> bool {
-    let tag_of = |value: &str| sip::NameAddr::parse(value).ok().and_then(|a| a.tag).map(str::to_owned);
+    fn tag_of(value: &str) -> Option<&str> {
+        sip::NameAddr::parse(value).ok()?.tag
+    }
     let (ours, theirs) = match side {
-        Side::A => (Some(call.a.our_tag.clone()), tag_of(&call.a.from)),
+        Side::A => (Some(call.a.our_tag.as_str()), tag_of(&call.a.from)),
         Side::B(i) => match call.attempts.get(i as usize) {
             Some(att) => (tag_of(&att.from), tag_of(&att.to)),
             None => return false,
@@ -523,7 +525,7 @@ fn tags_match(call: &Call, side: Side, msg: &Message<'_>) -> bool {
     };
     let to = msg.to().ok().and_then(|t| t.tag);
     let from = msg.from().ok().and_then(|f| f.tag);
-    to == ours.as_deref() && theirs.is_none_or(|t| from == Some(t.as_str()))
+    to == ours && theirs.is_none_or(|t| from == Some(t))
 }
 
 /// A target refresh (re-INVITE, UPDATE, or their 2xx) from `side`: its
