@@ -164,14 +164,15 @@ impl Core {
 
     fn on_bye(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr, now: Now) {
         self.reply_on(side, msg, peer, 200);
-        end_pending_relays(call, now);
         match call.phase {
             Phase::Answered if side == Side::A => {
+                end_pending_relays(call, now);
                 let b = Side::B(call.answered.unwrap_or(0) as u16);
                 self.send_bye(call, b, now);
                 self.end_call(call, 200, HangUp::Caller, now);
             }
             Phase::Answered if call.answered.map(|i| Side::B(i as u16)) == Some(side) => {
+                end_pending_relays(call, now);
                 self.send_bye(call, Side::A, now);
                 self.end_call(call, 200, HangUp::Callee, now);
             }
@@ -296,6 +297,7 @@ impl Core {
             client: ClientTxn::new(kind, out, now.ms),
             awaiting_ack: false,
             ack: None,
+            started: now.ms,
         });
         if kind == Kind::Invite
             && let Some(r) = call.relays.last_mut()
@@ -424,9 +426,16 @@ impl Core {
     fn relay_timers(&mut self, call: &mut Call, now: Now) {
         for r in &mut call.relays {
             r.server.handle_timeout(now.ms);
-            if r.client.handle_timeout(now.ms) == ClientEvent::Timeout
+            let timed_out = r.client.handle_timeout(now.ms) == ClientEvent::Timeout
+                || (r.method == "INVITE" && now.ms >= r.started + crate::txn::TIMEOUT_64T1);
+            // Only while unanswered: after a 487 (its dialog ended) nothing more.
+            if timed_out
+                && r.server.state() == ServerState::Proceeding
                 && let Ok(req) = sip::parse(&r.request)
             {
+                // A re-INVITE the other side only answered 1xx to ends too (Timer
+                // B stops at a 1xx): else it would hold the dialog's next ones.
+                r.client.abandon();
                 r.server.respond(
                     408,
                     build::response(&req, 408, "Request Timeout", None, None, None),

@@ -276,12 +276,14 @@ impl Core {
                 if att.cancel_wanted && att.cancel.is_none() {
                     send_cancel(att, &self.local_b, now);
                 }
-                // A 100 is the next hop's, not the callee's: invite_timeout
-                // still runs. Ringing or progress hands over to Timer C.
-                if current && !att.cancel_wanted && s != 100 {
+                // Any provisional, 100 included, hands over to Timer C: on
+                // some routes ringing comes many seconds after the 100.
+                if current && !att.cancel_wanted {
                     call.invite_deadline = None;
                     call.ring_deadline = Some(now.ms + RING_TIMEOUT_MS);
-                    self.relay_to_a(call, msg, now);
+                    if s != 100 {
+                        self.relay_to_a(call, msg, now);
+                    }
                 }
             }
             ClientEvent::Final(s) => {

@@ -110,6 +110,8 @@ pub struct Relay {
     /// The ACK relayed for that 2xx, and until when (64·T1, as long as the
     /// other side may repeat its 2xx): sent again for each copy (§13.2.2.4).
     pub ack: Option<(Bytes, u64)>,
+    /// When it was relayed: a re-INVITE still unanswered 64·T1 later gets 408.
+    pub started: u64,
 }
 
 /// One call.
@@ -197,6 +199,9 @@ impl Call {
         }
         for r in &self.relays {
             t = earliest(earliest(t, r.server.poll_timeout()), r.client.poll_timeout());
+            if r.method == "INVITE" && r.server.state() == ServerState::Proceeding {
+                t = earliest(t, Some(r.started + crate::txn::TIMEOUT_64T1));
+            }
         }
         t
     }
