@@ -383,7 +383,8 @@ impl Core {
         let Some(r) = call.relays.iter_mut().find(|r| r.to == side && r.branch == branch) else { return };
         let Ok(req) = sip::parse(&r.request) else { return };
         // The answer goes back to the requester: our address on its side.
-        let contact = (r.method == "INVITE").then(|| self.local_for(r.from));
+        // A target refresh's 2xx names our target on the requester's side (RFC 3311 §5.2).
+        let contact = matches!(r.method.as_str(), "INVITE" | "UPDATE").then(|| self.local_for(r.from));
         let reason = String::from_utf8_lossy(match msg.start() {
             sip::StartLine::Response { reason, .. } => reason,
             sip::StartLine::Request { .. } => b"",

@@ -1377,3 +1377,15 @@ fn a_bye_ends_a_pending_reinvite_with_487_and_its_late_2xx_reaches_no_one() {
     bed.take_one(V1, "ACK ");
     assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with("SIP/2.0 200")), "not relayed");
 }
+
+#[test]
+fn the_answer_to_a_relayed_update_names_our_contact() {
+    // RFC 3311: UPDATE refreshes the target, so its 2xx carries a Contact.
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "a-up@x");
+    bed.feed(&a_request("UPDATE", "a-up@x", 11, "z9hG4bKu1", Some(&our_tag)), CUSTOMER);
+    let relayed = bed.take_one(V1, "UPDATE ");
+    bed.feed(&answer(&relayed, 200, "c1", None), V1);
+    let ok = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(ok.contains("\r\nContact: <sip:203.0.113.5:5060>\r\n"), "{ok}");
+}
