@@ -68,7 +68,8 @@ impl Core {
     fn on_ack(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, now: Now) {
         let seq = msg.cseq().map_or(0, |c| c.seq);
         let relayed = |r: &Relay| r.from == side && r.method == "INVITE" && r.in_cseq == seq;
-        if let Some(r) = call.relays.iter_mut().find(|r| relayed(r)) {
+        if let Some(k) = call.relays.iter().position(relayed) {
+            let r = &mut call.relays[k];
             // Its answer is not sent again (§17.2.1, RFC 6026), 2xx or not.
             r.server.handle_ack(now.ms);
             if !r.awaiting_ack {
@@ -78,9 +79,7 @@ impl Core {
             let (to, out_cseq) = (r.to, r.out_cseq);
             let ack = self.request_to(call, to, "ACK", Some(out_cseq), body_of(msg));
             self.outbox.push_to(to, (ack.clone(), call.peer(to)));
-            if let Some(r) = call.relays.iter_mut().find(|r| relayed(r)) {
-                r.ack = Some((ack, now.ms + crate::txn::TIMEOUT_64T1));
-            }
+            call.relays[k].ack = Some((ack, now.ms + crate::txn::TIMEOUT_64T1));
             return;
         }
         // Ours: the ACK of a failure has the INVITE's branch (RFC 3261
@@ -268,9 +267,8 @@ impl Core {
         *remote_cseq = seq;
         // §14.2: one re-INVITE at a time in a dialog. Another from the same side
         // gets 500 with Retry-After; one crossing ours (glare) gets 491.
-        let pending = |r: &Relay| r.method == "INVITE" && r.server.state() == ServerState::Proceeding;
         if msg.method() == Some(Method::Invite)
-            && let Some(from) = call.relays.iter().find(|r| pending(r)).map(|r| r.from)
+            && let Some(from) = call.relays.iter().find(|r| r.invite_deadline().is_some()).map(|r| r.from)
         {
             if from == side {
                 return self.refuse(side, msg, peer, 500, 2);
@@ -313,10 +311,7 @@ impl Core {
     fn cancel_relayed(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr) {
         let branch = top_branch(msg);
         let pending = call.relays.iter().any(|r| {
-            r.from == side
-                && r.method != "CANCEL"
-                && in_branch(&r.request, branch)
-                && r.server.state() == ServerState::Proceeding
+            r.from == side && in_branch(&r.request, branch) && r.server.state() == ServerState::Proceeding
         });
         self.reply_on(side, msg, peer, if pending { 200 } else { 481 });
     }
@@ -428,7 +423,7 @@ impl Core {
         for r in &mut call.relays {
             r.server.handle_timeout(now.ms);
             let timed_out = r.client.handle_timeout(now.ms) == ClientEvent::Timeout
-                || (r.method == "INVITE" && now.ms >= r.started + crate::txn::TIMEOUT_64T1);
+                || r.invite_deadline().is_some_and(|t| now.ms >= t);
             // Only while unanswered: after a 487 (its dialog ended) nothing more.
             if timed_out
                 && r.server.state() == ServerState::Proceeding

@@ -101,7 +101,8 @@ impl Core {
         };
         self.tombs.lay(msg.call_id().unwrap_or_default(), tomb);
         self.stats.calls_failed += 1;
-        let mut cdr = a_cdr(msg, new.peer, &new.snap, customer, &new.dialed, now);
+        let caller = caller_of(msg).unwrap_or_default();
+        let mut cdr = a_cdr(msg, new.peer, &new.snap, customer, &new.dialed, caller, now);
         lrn.fill(&mut cdr);
         (cdr.end_ms, cdr.final_code, cdr.hangup) = (now.unix_ms, status, Some(HangUp::System));
         self.push_cdr(cdr);
@@ -138,7 +139,7 @@ impl Core {
         // Derived, not drawn: a CANCEL answered after the call is gone gets it too.
         let mut a = a_leg(msg, &data, peer, &self.tag_for(msg));
         a.txn.respond(100, build::response(msg, 100, "Trying", None, None, None), now.ms);
-        let mut cdr = a_cdr(msg, peer, &snap, d.customer, &dialed, now);
+        let mut cdr = a_cdr(msg, peer, &snap, d.customer, &dialed, a.caller.clone(), now);
         cdr.routed.clone_from(&d.number);
         cdr.customer_rate =
             d.customer_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
@@ -362,8 +363,8 @@ impl Core {
     /// No answer from the current attempt in time.
     pub(super) fn attempt_timed_out(&mut self, call: &mut Call, now: Now) {
         call.invite_deadline = None;
-        // Abandoned if it sent nothing (CANCELled should it ring later);
-        // CANCELled now if it sent 100 Trying.
+        // It sent no provisional (any would have stopped this timer):
+        // abandoned, and CANCELled should it ring later.
         self.cancel_hunt(call, now);
         if call.snap.config.sip.user_agent_stop_switch_after_invite_timeout {
             call.note_failure(408);
@@ -550,14 +551,14 @@ fn a_cdr(
     snap: &RoutingSnapshot,
     customer: usize,
     dialed: &str,
+    caller: String,
     now: Now,
 ) -> Cdr {
-    let caller = caller_of(msg);
     Cdr {
         a_call_id: msg.call_id().unwrap_or_default().to_owned(),
         customer: snap.config.mapping_gateways[customer].name.get_ref().clone(),
         source: build::addr_text(peer),
-        caller: caller.unwrap_or_default(),
+        caller,
         dialed: dialed.to_owned(),
         lrn_source: "none".into(),
         setup_ms: now.unix_ms,

@@ -519,10 +519,16 @@ impl Core {
         let answerable = msg.method() != Some(Method::Ack)
             && [H::Via, H::From, H::To, H::CallId, H::CSeq].into_iter().all(|h| msg.header(h).is_some());
         if answerable {
-            let tag = self.tag_for(&msg);
-            let rsp = build::response(&msg, error.status(), error.reason(), Some(&tag), None, None);
-            self.outbox.push_to(reply_side(&msg), (rsp, peer));
+            self.refuse_malformed(&msg, error, peer);
         }
+    }
+
+    /// The answer to a request refused for `error` (400, 505): stateless,
+    /// with a To tag when the To header is readable (RFC 3261 §8.2.6.2).
+    fn refuse_malformed(&mut self, msg: &sip::Message<'_>, error: &sip::ParseError, peer: SocketAddr) {
+        let tag = self.tag_for(msg);
+        let rsp = build::response(msg, error.status(), error.reason(), Some(&tag), None, None);
+        self.outbox.push_to(reply_side(msg), (rsp, peer));
     }
 
     /// One parsed message from `peer` (`data` is the datagram it borrows).
@@ -531,10 +537,7 @@ impl Core {
         if let Err(e) = msg.validate() {
             self.stats.parse_errors += 1;
             if msg.is_request() && msg.method() != Some(Method::Ack) {
-                // A To tag when the To header is readable (RFC 3261 §8.2.6.2).
-                let tag = self.tag_for(msg);
-                let rsp = build::response(msg, e.status(), e.reason(), Some(&tag), None, None);
-                self.outbox.push_to(reply_side(msg), (rsp, peer));
+                self.refuse_malformed(msg, &e, peer);
             }
             return;
         }

@@ -114,6 +114,15 @@ pub struct Relay {
     pub started: u64,
 }
 
+impl Relay {
+    /// When a relayed re-INVITE still unanswered gets 408: Timer B stops at
+    /// a 1xx and relays have no Timer C. None once answered, or for others.
+    pub fn invite_deadline(&self) -> Option<u64> {
+        (self.method == "INVITE" && self.server.state() == ServerState::Proceeding)
+            .then_some(self.started + crate::txn::TIMEOUT_64T1)
+    }
+}
+
 /// One call.
 #[derive(Debug)]
 pub struct Call {
@@ -199,9 +208,7 @@ impl Call {
         }
         for r in &self.relays {
             t = earliest(earliest(t, r.server.poll_timeout()), r.client.poll_timeout());
-            if r.method == "INVITE" && r.server.state() == ServerState::Proceeding {
-                t = earliest(t, Some(r.started + crate::txn::TIMEOUT_64T1));
-            }
+            t = earliest(t, r.invite_deadline());
         }
         t
     }
