@@ -94,6 +94,10 @@ pub struct Server {
     /// priority: it preempts ordinary processes the moment a datagram wakes it.
     #[serde(deserialize_with = "within::<_, 0, 99>")]
     pub realtime_priority: u32,
+    /// Let an eBPF program on the shards' socket group give each datagram to
+    /// the socket of the shard that owns its Call-ID (no handoff); off, or
+    /// refused by the kernel: the 4-tuple hash picks, and shards hand over.
+    pub kernel_steering: bool,
 }
 
 impl Server {
@@ -122,6 +126,7 @@ impl Default for Server {
             cores: None,
             vendor_port_base: 0,
             realtime_priority: 0,
+            kernel_steering: true,
         }
     }
 }

@@ -615,3 +615,46 @@ fn realtime_priority_applies_to_the_shard_threads_only() {
     assert!(status.success(), "tandem exit {status}");
     assert_eq!(cdrs.len(), 2, "one CDR per call");
 }
+
+/// `[server].kernel_steering`: each datagram reaches the socket of the shard
+/// that owns its Call-ID, so no shard hands any over, and both shards take
+/// calls. Off, the kernel's 4-tuple hash puts each peer's datagrams on one
+/// socket, and its shard hands the other shard's share over.
+#[test]
+fn kernel_steering_gives_each_datagram_to_its_owner_shard() {
+    for steering in [true, false] {
+        let name = if steering { "steer" } else { "nosteer" };
+        let v1 = vendor("127.0.0.3");
+        let sw = Switch::start_full(name, &format!("kernel_steering = {steering}"), "", &[v1], "", "");
+        let logs = Arc::clone(&sw.logs);
+        let dir = workdir(name);
+        let callee = uas(&dir, &v1, 20, &[]);
+        let caller = uac(&dir, &sw, 20, &["-d", "10"]);
+        assert!(finish(caller).success(), "caller SIPp reported failed calls");
+        assert!(finish(callee).success(), "callee SIPp reported failed calls");
+        let (status, cdrs) = sw.stop();
+        assert!(status.success(), "tandem exit {status}");
+        assert_eq!(cdrs.len(), 20, "one CDR per call");
+        let logs = logs.lock().expect("logs");
+        let field = |line: &str, key: &str| -> u64 {
+            let at =
+                line.find(&format!(" {key}=")).unwrap_or_else(|| panic!("{key} in {line}")) + key.len() + 2;
+            line[at..].split_whitespace().next().and_then(|v| v.parse().ok()).expect("a number")
+        };
+        let stopped: Vec<(u64, u64)> = logs
+            .iter()
+            .filter(|l| l.contains("shard stopped"))
+            .map(|l| (field(l, "answered"), field(l, "handoffs")))
+            .collect();
+        assert_eq!(stopped.len(), 2, "{logs:?}");
+        assert!(stopped.iter().all(|s| s.0 > 0), "both shards own calls: {stopped:?}");
+        let handoffs: u64 = stopped.iter().map(|s| s.1).sum();
+        if steering {
+            assert!(logs.iter().any(|l| l.contains("kernel steering shards=2")), "{logs:?}");
+            assert_eq!(handoffs, 0, "{stopped:?}");
+        } else {
+            assert!(!logs.iter().any(|l| l.contains("kernel steering")), "{logs:?}");
+            assert!(handoffs > 0, "{stopped:?}");
+        }
+    }
+}

@@ -164,6 +164,11 @@ fn registering_customers_and_realm_are_checked() {
     assert_eq!(e.to_string(), "/etc/tandem/t.toml:3: server.realtime_priority: must be 0..=99, got 100");
     let c = parse("[server]\nrealtime_priority = 20\n", Path::new("/t.toml")).unwrap();
     assert_eq!(c.server.realtime_priority, 20);
+    assert!(c.server.kernel_steering, "on unless turned off");
+    let c = parse("[server]\nkernel_steering = false\n", Path::new("/t.toml")).unwrap();
+    assert!(!c.server.kernel_steering);
+    let e = &errs("[server]\nkernel_steering = 1\n")[0];
+    assert_eq!((e.line, e.key.as_str()), (2, "server.kernel_steering"));
 }
 
 #[test]

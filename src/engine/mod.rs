@@ -10,6 +10,7 @@ pub mod log;
 pub mod metrics_http;
 mod sched;
 pub mod shard;
+mod steer;
 
 use crate::call::Core;
 use crate::call::build::Local;
@@ -147,9 +148,8 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     let mut registrations = settings_for(cfg, &local.host);
     let cores = core_ids(cfg);
     let mut handles = Vec::new();
-    for (id, poll) in polls.into_iter().enumerate() {
-        let mut io =
-            UdpIo::bind(cfg.server.listen).map_err(io_err(format!("binding {}", cfg.server.listen)))?;
+    let sockets = bind_shared(cfg, shards)?;
+    for (id, (poll, mut io)) in polls.into_iter().zip(sockets).enumerate() {
         poll.registry()
             .register(io.source(), shard::SOCKET, Interest::READABLE)
             .map_err(io_err("registering the socket"))?;
@@ -285,6 +285,22 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     let written = writer.finish().map_err(io_err("writing CDRs"))?;
     crate::info!("stopped", cdrs_written = written);
     Ok(())
+}
+
+/// Every shard's socket on `[server].listen`, steered by Call-ID when the kernel lets us.
+fn bind_shared(cfg: &crate::config::Config, shards: u16) -> Result<Vec<UdpIo>, EngineError> {
+    let listen = cfg.server.listen;
+    let sockets = (0..shards)
+        .map(|_| UdpIo::bind(listen).map_err(io_err(format!("binding {listen}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if shards > 1 && cfg.server.kernel_steering {
+        let fds: Vec<_> = sockets.iter().map(UdpIo::fd).collect();
+        match steer::attach(&fds) {
+            Ok(()) => crate::info!("kernel steering", shards = shards),
+            Err(e) => crate::warn!("kernel steering unavailable, shards hand over", error = e),
+        }
+    }
+    Ok(sockets)
 }
 
 /// One latency log line: count, p50/p99/p99.9/max in µs.

@@ -65,6 +65,11 @@ impl UdpIo {
         })
     }
 
+    /// The socket's descriptor (for kernel steering).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.socket)
+    }
+
     /// The mio source, for registration.
     pub fn source(&mut self) -> &mut mio::net::UdpSocket {
         &mut self.socket
