@@ -165,6 +165,9 @@ impl Core {
         self.reply_on(side, msg, peer, 200);
         match call.phase {
             Phase::Answered if side == Side::A => {
+                // A caller that hangs up got our 2xx (§15: it ACKs before its
+                // BYE, and the ACK may be lost): stop sending it again.
+                call.a.txn.handle_ack(now.ms);
                 end_pending_relays(call, now);
                 let b = Side::B(call.answered.unwrap_or(0) as u16);
                 self.send_bye(call, b, now);
@@ -185,9 +188,27 @@ impl Core {
 
     /// Our own BYE to one leg.
     pub(super) fn send_bye(&mut self, call: &mut Call, side: Side, now: Now) {
+        if let Side::B(i) = side {
+            self.ack_before_bye(call, usize::from(i));
+        }
         let branch = self.ids.branch();
         let bye = route_to(call, side, None).request("BYE", &branch, None, self.local_for(side));
         call.byes.push((side, branch, ClientTxn::new(Kind::NonInvite, bye, now.ms)));
+    }
+
+    /// The vendor's 2xx is ACKed before its dialog's BYE (RFC 3261
+    /// §13.2.2.4, §15). Its ACK is the caller's, relayed (it may carry the
+    /// SDP answer); a call that ends before the caller's ACK (lost, or never
+    /// sent) gets one of ours. Kept, so copies of the 2xx are ACKed again,
+    /// by the call's tombs after it ends.
+    fn ack_before_bye(&mut self, call: &mut Call, i: usize) {
+        if call.answered != Some(i) || call.attempts[i].ack.is_some() {
+            return;
+        }
+        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), None);
+        let att = &mut call.attempts[i];
+        self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
+        att.ack = Some(ack);
     }
 
     /// A 2xx from another dialog than the one attempt `i` keeps (the vendor

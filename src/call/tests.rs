@@ -723,11 +723,39 @@ fn retransmissions_are_absorbed() {
     bed.take_one(CUSTOMER, "SIP/2.0 200");
     bed.feed(&answer(&b1, 200, "r", Some(SDP_B)), V1);
     assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty());
-    // The caller never ACKs: after 64·T1 both legs are hung up.
+    // The caller never ACKs: after 64·T1 both legs are hung up, the vendor's
+    // 2xx ACKed first (§13.2.2.4, §15), and copies of it get that ACK again.
     bed.advance(33_000);
-    assert!(bed.take(V1).iter().any(|m| m.starts_with("BYE ")));
+    let to_vendor: Vec<String> = bed.take(V1).into_iter().filter(|m| !m.starts_with("SIP/")).collect();
+    let methods: Vec<&str> = to_vendor.iter().map(|m| &m[..4]).collect();
+    assert_eq!(methods[..2], ["ACK ", "BYE "], "{to_vendor:?}");
+    assert!(to_vendor[0].contains("CSeq: 1 ACK") && to_tag(&to_vendor[0]) == "r", "{}", to_vendor[0]);
     assert!(bed.take(CUSTOMER).iter().any(|m| m.starts_with("BYE ")));
     assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::System));
+    bed.feed(&answer(&b1, 200, "r", Some(SDP_B)), V1);
+    assert_eq!(bed.take_one(V1, "ACK "), to_vendor[0], "the same ACK again");
+}
+
+#[test]
+fn a_caller_who_hangs_up_before_its_ack_arrives_gets_no_more_2xx_and_the_vendor_an_ack_first() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-nack@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "na", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    // The caller's ACK is lost; its BYE arrives.
+    bed.feed(&a_request("BYE", "a-nack@x", 11, "z9hG4bKnb", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    let out = bed.take(V1);
+    assert!(out.len() == 2 && out[0].starts_with("ACK ") && out[1].starts_with("BYE "), "{out:?}");
+    assert!(out[0].contains("CSeq: 1 ACK") && to_tag(&out[0]) == "na", "{}", out[0]);
+    // Its BYE showed the caller got our 2xx: not sent again.
+    bed.advance(8_000);
+    assert!(!bed.take(CUSTOMER).iter().any(|m| m.starts_with("SIP/2.0 200")), "no 2xx after the BYE");
+    // The vendor repeats its 2xx (it saw no ACK yet): the same ACK each time.
+    bed.feed(&answer(&b1, 200, "na", Some(SDP_B)), V1);
+    assert_eq!(bed.take_one(V1, "ACK "), out[0]);
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Caller));
 }
 
 #[test]
