@@ -155,8 +155,14 @@ impl Core {
                 self.refuse(side, msg, peer, 500, retry_after_s)
             }
             Some(Method::Invite) if side == Side::A && !has_to_tag => self.stats.retransmissions += 1,
-            Some(Method::Bye) => self.reply_on(side, msg, peer, 200),
-            Some(Method::Cancel) if side == Side::A && branch_matches => self.reply_on(side, msg, peer, 200),
+            Some(Method::Bye) => {
+                self.stats.retransmissions += 1;
+                self.reply_on(side, msg, peer, 200)
+            }
+            Some(Method::Cancel) if side == Side::A && branch_matches => {
+                self.stats.retransmissions += 1;
+                self.reply_on(side, msg, peer, 200)
+            }
             _ => self.reply_on(side, msg, peer, 481),
         }
     }

@@ -314,7 +314,9 @@ impl Core {
             return;
         }
         if answered_here {
-            return; // 2xx retransmitted before the caller's ACK: we are retransmitting to A.
+            // 2xx retransmitted before the caller's ACK: we are retransmitting to A.
+            self.stats.retransmissions += 1;
+            return;
         }
         let wanted = wanted && !att.cancel_wanted;
         att.to = msg.header(HeaderName::To).and_then(|h| h.value_str().ok()).unwrap_or_default().to_owned();

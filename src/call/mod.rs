@@ -718,7 +718,10 @@ impl Core {
             return;
         }
         match ack {
-            Some(ack) => self.outbox.push_to(side, ack),
+            Some(ack) => {
+                self.stats.retransmissions += 1;
+                self.outbox.push_to(side, ack)
+            }
             None if status < 300 => self.stray_response(msg, peer),
             None => {}
         }

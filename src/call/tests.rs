@@ -721,8 +721,10 @@ fn retransmissions_are_absorbed() {
     // No ACK yet: the 200 is retransmitted to the caller at T1, 2·T1, ...
     bed.advance(600);
     bed.take_one(CUSTOMER, "SIP/2.0 200");
+    let copies = bed.core.stats().retransmissions;
     bed.feed(&answer(&b1, 200, "r", Some(SDP_B)), V1);
     assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty());
+    assert_eq!(bed.core.stats().retransmissions, copies + 1, "the vendor's 2xx copy is counted");
     // The caller never ACKs: after 64·T1 both legs are hung up, the vendor's
     // 2xx ACKed first (§13.2.2.4, §15), and copies of it get that ACK again.
     bed.advance(33_000);
@@ -732,8 +734,10 @@ fn retransmissions_are_absorbed() {
     assert!(to_vendor[0].contains("CSeq: 1 ACK") && to_tag(&to_vendor[0]) == "r", "{}", to_vendor[0]);
     assert!(bed.take(CUSTOMER).iter().any(|m| m.starts_with("BYE ")));
     assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::System));
+    let copies = bed.core.stats().retransmissions;
     bed.feed(&answer(&b1, 200, "r", Some(SDP_B)), V1);
     assert_eq!(bed.take_one(V1, "ACK "), to_vendor[0], "the same ACK again");
+    assert_eq!(bed.core.stats().retransmissions, copies + 1, "counted");
 }
 
 #[test]
