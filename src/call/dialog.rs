@@ -414,6 +414,21 @@ impl Core {
         let rsp = build::response(&req, status, &reason, None, contact, body_of(msg));
         r.server.respond(status, rsp, now.ms);
         r.awaiting_ack = r.method == "INVITE" && (200..300).contains(&status);
+        if matches!(status, 408 | 481) {
+            self.dialog_gone(call, now);
+        }
+    }
+
+    /// A relayed in-dialog request was answered 408 or 481 (the other side's
+    /// answer, or ours when it never answered): the requester terminates the
+    /// dialog (RFC 3261 §12.2.1.2, §14.1), and the other side has lost it or
+    /// cannot be reached. The call ends as when tandem hangs up: a BYE to each
+    /// leg, and its CDR stops counting now, not when someone notices.
+    fn dialog_gone(&mut self, call: &mut Call, now: Now) {
+        if call.phase == Phase::Answered {
+            end_pending_relays(call, now);
+            self.hangup(call, now);
+        }
     }
 
     pub(super) fn on_timer(&mut self, call: &mut Call, now: Now) {
@@ -447,6 +462,7 @@ impl Core {
     }
 
     fn relay_timers(&mut self, call: &mut Call, now: Now) {
+        let mut gone = false;
         for r in &mut call.relays {
             r.server.handle_timeout(now.ms);
             let timed_out = r.client.handle_timeout(now.ms) == ClientEvent::Timeout
@@ -464,7 +480,11 @@ impl Core {
                     build::response(&req, 408, "Request Timeout", None, None, None),
                     now.ms,
                 );
+                gone = true;
             }
+        }
+        if gone {
+            self.dialog_gone(call, now);
         }
     }
 

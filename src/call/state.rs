@@ -229,12 +229,7 @@ impl Call {
                 }
             }
         }
-        for k in 0..self.byes.len() {
-            let (side, peer) = (self.byes[k].0, self.peer(self.byes[k].0));
-            while let Some(d) = self.byes[k].2.poll_transmit() {
-                out.push_to(side, (d, peer));
-            }
-        }
+        // Answers to the dialog's pending requests go before a BYE that ends it.
         for k in 0..self.relays.len() {
             let (from, to) = (self.relays[k].from, self.relays[k].to);
             let (back, forth) = (self.peer(from), self.peer(to));
@@ -243,6 +238,12 @@ impl Call {
             }
             while let Some(d) = self.relays[k].client.poll_transmit() {
                 out.push_to(to, (d, forth));
+            }
+        }
+        for k in 0..self.byes.len() {
+            let (side, peer) = (self.byes[k].0, self.peer(self.byes[k].0));
+            while let Some(d) = self.byes[k].2.poll_transmit() {
+                out.push_to(side, (d, peer));
             }
         }
     }

@@ -441,7 +441,8 @@ fn silent_vendor_fails_over_after_invite_timeout_and_late_2xx_is_hung_up() {
 fn a_100_trying_hands_the_hunt_over_to_timer_c() {
     // On some routes ringing comes many seconds after the 100: a 100 stops
     // invite_timeout (docs/operations.md), and a re-INVITE relayed and only
-    // answered 1xx ends with 408 after 64·T1 instead of holding the dialog.
+    // answered 1xx ends with 408 after 64·T1 instead of holding the dialog,
+    // which then ends (§14.1).
     let mut bed = Bed::new("invite_timeout = 2");
     bed.feed(&invite("a-100@x"), CUSTOMER);
     let b1 = bed.take_one(V1, "INVITE ");
@@ -462,9 +463,36 @@ fn a_100_trying_hands_the_hunt_over_to_timer_c() {
     bed.advance(33_000);
     let to_a = bed.take(CUSTOMER);
     assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 408") && m.contains("CSeq: 11 INVITE")), "{to_a:#?}");
-    bed.feed(&a_request("INVITE", "a-100@x", 12, "z9hG4bKr2", Some(&our_tag)), CUSTOMER);
+    assert!(to_a.iter().any(|m| m.starts_with("BYE ")), "{to_a:#?}");
+    assert!(bed.take(V1).iter().any(|m| m.starts_with("BYE ")));
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::System));
+}
+
+#[test]
+fn an_in_dialog_request_answered_481_or_never_ends_the_call() {
+    // RFC 3261 §12.2.1.2: a 481 or 408 to a request in the dialog, or no
+    // answer at all, ends the dialog: tandem ends the call on both legs.
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "a-481@x");
+    bed.feed(&a_request("INFO", "a-481@x", 11, "z9hG4bKi1", Some(&our_tag)), CUSTOMER);
+    let info = bed.take_one(V1, "INFO ");
+    bed.feed(&answer(&info, 481, "c1", None), V1);
+    let to_a = bed.take(CUSTOMER);
+    assert!(to_a[0].starts_with("SIP/2.0 481") && to_a[0].contains("CSeq: 11 INFO"), "{to_a:#?}");
+    assert!(to_a[1..].iter().any(|m| m.starts_with("BYE ")), "{to_a:#?}");
+    assert!(bed.take(V1).iter().any(|m| m.starts_with("BYE ")));
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::System));
+    // The vendor never answers a re-INVITE: 408 after Timer B, and the call ends.
+    let (_, our_tag) = answered(&mut bed, "a-408@x");
+    bed.feed(&a_request("INVITE", "a-408@x", 11, "z9hG4bKr1", Some(&our_tag)), CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 100");
     bed.take_one(V1, "INVITE ");
+    bed.advance(33_000);
+    let to_a = bed.take(CUSTOMER);
+    assert!(to_a.iter().any(|m| m.starts_with("SIP/2.0 408") && m.contains("CSeq: 11 INVITE")), "{to_a:#?}");
+    assert!(to_a.iter().any(|m| m.starts_with("BYE ")), "{to_a:#?}");
+    let cdrs = bed.cdrs();
+    assert!(cdrs.len() == 1 && cdrs[0].hangup == Some(HangUp::System), "{cdrs:?}");
 }
 
 #[test]
