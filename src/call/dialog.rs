@@ -61,7 +61,15 @@ impl Core {
             }
             (_, Some(Method::Cancel)) => self.cancel_relayed(call, side, msg, peer),
             (_, Some(Method::Bye)) => self.on_bye(call, side, msg, peer, now),
-            _ => self.relay_request(call, side, msg, data, peer, now),
+            (_, Some(Method::Invite | Method::Update | Method::Info | Method::Options)) => {
+                self.relay_request(call, side, msg, data, peer, now)
+            }
+            // Nothing else crosses: a relayed request carries tandem's headers and
+            // the body only, so a REFER, SUBSCRIBE, NOTIFY, PRACK or MESSAGE would
+            // reach the other side without the headers that make it (Refer-To,
+            // Event, RAck). Refused like outside a dialog (§8.2.1); the call goes on.
+            (_, Some(Method::Other(_)) | None) => self.reply_on(side, msg, peer, 501),
+            _ => self.reply_on(side, msg, peer, 405),
         }
     }
 

@@ -1323,6 +1323,25 @@ fn answered(bed: &mut Bed, call_id: &str) -> (String, String) {
 }
 
 #[test]
+fn only_the_methods_tandem_relays_cross_a_dialog() {
+    // A REFER written afresh would lose its Refer-To (and a NOTIFY its Event):
+    // refused with 405 and Allow, unknown methods 501; the call goes on.
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "a-refer@x");
+    for (method, status) in [("REFER", "405"), ("SUBSCRIBE", "405"), ("PRACK", "405"), ("FOO", "501")] {
+        let req = a_request(method, "a-refer@x", 11, &format!("z9hG4bK{method}"), Some(&our_tag))
+            .replace("Content-Length: 0\r\n", "Refer-To: <sip:x@192.0.2.99>\r\nContent-Length: 0\r\n");
+        bed.feed(&req, CUSTOMER);
+        let rsp = bed.take_one(CUSTOMER, &format!("SIP/2.0 {status}"));
+        assert!(status != "405" || rsp.contains("\r\nAllow: INVITE"), "{rsp}");
+        assert!(bed.take(V1).is_empty(), "{method} not relayed");
+    }
+    bed.feed(&a_request("INFO", "a-refer@x", 12, "z9hG4bKin", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "INFO ");
+    assert!(bed.cdrs().is_empty(), "the call goes on");
+}
+
+#[test]
 fn in_dialog_requests_need_the_dialogs_tags_and_a_rising_cseq() {
     // RFC 3261 §12.2.2: wrong tags → 481 (before, a BYE with any tags ended
     // the call); a lower CSeq → 500.
