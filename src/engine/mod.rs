@@ -296,7 +296,7 @@ fn bind_shared(cfg: &crate::config::Config, shards: u16) -> Result<Vec<UdpIo>, E
     if shards > 1 && cfg.server.kernel_steering {
         let fds: Vec<_> = sockets.iter().map(UdpIo::fd).collect();
         match steer::attach(&fds) {
-            Ok(()) => crate::info!("kernel steering", shards = shards),
+            Ok(verified) => crate::info!("kernel steering", shards = shards, verified_insns = verified),
             Err(e) => crate::warn!("kernel steering unavailable, shards hand over", error = e),
         }
     }
