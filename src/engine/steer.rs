@@ -221,6 +221,8 @@ const MEM: u8 = 0x60;
 const IMM: u8 = 0x00;
 const X: u8 = 0x08;
 const ADD: u8 = 0x00;
+const SUB: u8 = 0x10;
+const AND: u8 = 0x50;
 const MUL: u8 = 0x20;
 const OR: u8 = 0x40;
 const LSH: u8 = 0x60;
@@ -375,7 +377,10 @@ fn program(shards: u16, map_fd: i32) -> Vec<Insn> {
     a.goto(next);
     // SKIP_LINE: to the byte after the next LF.
     a.bind(skip_line);
-    a.jmp_imm(JNE, R0, i32::from(b'\n'), next);
+    let lf = a.label();
+    a.jmp_imm(JEQ, R0, i32::from(b'\n'), lf);
+    skip_word(&mut a, top, next);
+    a.bind(lf);
     a.imm(MOV, R8, LINE_START);
     a.goto(next);
     a.bind(line_start);
@@ -412,6 +417,31 @@ fn program(shards: u16, map_fd: i32) -> Vec<Insn> {
     a.imm(MOV, R0, SK_PASS);
     a.op(JMP | EXIT, 0, 0, 0, 0);
     a.finish()
+}
+
+/// In SKIP_LINE at an 8-aligned byte that is not LF: when none of the 8
+/// bytes from here is an LF either, skip them at once (most of a head is
+/// lines to skip; byte by byte costs the kernel ~13 instructions a byte).
+/// A word has a zero byte when (w - 0x01..01) & !w & 0x80..80 is not zero;
+/// with w = bytes ^ 0x0a..0a, a zero byte is an LF.
+fn skip_word(a: &mut Asm, top: Label, next: Label) {
+    a.mov(R1, R7);
+    a.imm(AND, R1, 7);
+    a.jmp_imm(JNE, R1, 0, next);
+    unless_ahead(a, 7, next);
+    a.load(DW, R1, R3, -SCAN_LIMIT as i16);
+    a.ld64(R4, 0, 0x0a0a_0a0a_0a0a_0a0a);
+    a.reg(XOR, R1, R4);
+    a.mov(R5, R1);
+    a.ld64(R4, 0, 0x0101_0101_0101_0101);
+    a.reg(SUB, R5, R4);
+    a.imm(XOR, R1, -1);
+    a.reg(AND, R5, R1);
+    a.ld64(R4, 0, 0x8080_8080_8080_8080);
+    a.reg(AND, R5, R4);
+    a.jmp_imm(JNE, R5, 0, next);
+    a.imm(ADD, R7, 8);
+    a.goto(top);
 }
 
 /// `dst` = the payload's length (`ctx->len` less the UDP header; may be negative).
