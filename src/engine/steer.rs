@@ -11,10 +11,10 @@
 //! `SCAN_LIMIT` bytes, a folded Call-ID), so a wrong guess costs a handoff,
 //! never a message.
 //!
-//! The program is written here as eBPF instructions: 120-odd of them, not
+//! The program is written here as eBPF instructions: 161 of them, not
 //! worth a BPF toolchain in the build. It needs `CAP_BPF`, and `CAP_PERFMON`
-//! for its packet-pointer arithmetic (or root); when the kernel refuses, the
-//! engine logs why and runs with handoffs alone.
+//! for its pointer arithmetic (or root); when the kernel refuses, the engine
+//! logs why and runs with handoffs alone.
 #![allow(unsafe_code)] // the bpf(2) and setsockopt(2) syscalls have no safe wrapper
 
 use std::io;
@@ -176,11 +176,11 @@ fn load(insns: &[Insn]) -> io::Result<(OwnedFd, u64)> {
     Ok((fd, verified_insns(&stats).unwrap_or(0)))
 }
 
-/// The verifier's reason: the line before its closing statistics.
+/// The verifier's reason: its last line before the closing statistics.
 fn refusal(log: &str) -> &str {
-    let lines: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let stats = lines.iter().rposition(|l| l.starts_with("processed ")).unwrap_or(lines.len());
-    lines.get(stats.wrapping_sub(1)).or(lines.last()).copied().unwrap_or("no log")
+    const STATS: [&str; 3] = ["processed ", "verification time ", "stack depth "];
+    let reason = |l: &&str| !l.is_empty() && !STATS.iter().any(|s| l.starts_with(s));
+    log.lines().map(str::trim).filter(reason).last().unwrap_or("no log")
 }
 
 /// `processed N insns` from the verifier's statistics.
@@ -693,7 +693,8 @@ mod tests {
 
     #[test]
     fn the_verifiers_reason_is_the_line_before_its_statistics() {
-        let log = "0: (bf) r6 = r1\n9: (0f) r4 += r7\nR4 pointer arithmetic prohibited\nprocessed 9 insns (limit 1000000)\n";
+        let log = "0: (bf) r6 = r1\n9: (0f) r4 += r7\nR4 pointer arithmetic prohibited\n\
+                   verification time 20 usec\nstack depth 448\nprocessed 9 insns (limit 1000000)\n";
         assert_eq!(refusal(log), "R4 pointer arithmetic prohibited");
         assert_eq!(verified_insns(log), Some(9));
         assert_eq!(refusal(""), "no log");
