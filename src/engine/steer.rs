@@ -180,7 +180,7 @@ fn load(insns: &[Insn]) -> io::Result<(OwnedFd, u64)> {
 fn refusal(log: &str) -> &str {
     const STATS: [&str; 3] = ["processed ", "verification time ", "stack depth "];
     let reason = |l: &&str| !l.is_empty() && !STATS.iter().any(|s| l.starts_with(s));
-    log.lines().map(str::trim).filter(reason).last().unwrap_or("no log")
+    log.lines().map(str::trim).rfind(reason).unwrap_or("no log")
 }
 
 /// `processed N insns` from the verifier's statistics.
