@@ -535,6 +535,10 @@ mod tests {
     use std::os::fd::AsFd;
     use std::time::Duration;
 
+    /// One group at a time: binding port 0 with SO_REUSEPORT, a second group
+    /// could be given the first one's port and join it.
+    static ONE_GROUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn group(n: usize, at: &str) -> (Vec<UdpSocket>, SocketAddr) {
         let mut addr: SocketAddr = at.parse().expect("addr");
         let sockets: Vec<UdpSocket> = (0..n)
@@ -583,8 +587,10 @@ mod tests {
         format!("{head}{tail}\r\n").into_bytes()
     }
 
-    /// A group of `n` sockets at `at` with the program attached.
-    fn attached(n: usize, at: &str) -> (Vec<UdpSocket>, SocketAddr) {
+    /// A group of `n` sockets at `at` with the program attached (and the
+    /// lock that keeps other tests' groups off its port until it is dropped).
+    fn attached(n: usize, at: &str) -> (std::sync::MutexGuard<'static, ()>, Vec<UdpSocket>, SocketAddr) {
+        let lock = ONE_GROUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (sockets, addr) = group(n, at);
         let fds: Vec<BorrowedFd<'_>> = sockets.iter().map(AsFd::as_fd).collect();
         match attach(&fds) {
@@ -598,7 +604,7 @@ mod tests {
             }
             Err(e) => panic!("kernel steering refused as root: {e}"),
         }
-        (sockets, addr)
+        (lock, sockets, addr)
     }
 
     fn euid() -> u32 {
@@ -632,7 +638,7 @@ mod tests {
     #[test]
     fn every_datagram_reaches_the_shard_that_owns_its_call_id() {
         let shards = 3u16;
-        let (sockets, addr) = attached(usize::from(shards), "127.0.0.1:0");
+        let (_lock, sockets, addr) = attached(usize::from(shards), "127.0.0.1:0");
         let hashed = |id: &str| (ids::fnv1a(id.as_bytes()) % u64::from(shards)) as u16;
         // Named Call-IDs whose hash points elsewhere, so that only the name can place them.
         for (id, named) in [("tdm2-1f-00aa@10.0.0.1", 2), ("tdm0-5-1@h", 0), ("tdm0001-9-8@h", 1)] {
@@ -673,17 +679,19 @@ mod tests {
         // ~16 KB), out of direct packet access: the program copies it with
         // bpf_skb_load_bytes.
         let forms: Vec<(String, &str)> = (0..12).map(|n| (format!("Call-ID: big-{n}@x"), "")).collect();
-        let (sockets, addr) = attached(2, "127.0.0.1:0");
-        steers(&sockets, addr, &forms, &[(200, 60_000)]);
+        {
+            let (_lock, sockets, addr) = attached(2, "127.0.0.1:0");
+            steers(&sockets, addr, &forms, &[(200, 60_000)]);
+        }
         if UdpSocket::bind("[::1]:0").is_ok() {
-            let (sockets, addr) = attached(2, "[::1]:0");
+            let (_lock, sockets, addr) = attached(2, "[::1]:0");
             steers(&sockets, addr, &forms, &[(0, 0), (200, 30_000)]);
         }
     }
 
     #[test]
     fn datagrams_it_cannot_place_are_still_delivered() {
-        let (sockets, addr) = attached(2, "127.0.0.1:0");
+        let (_lock, sockets, addr) = attached(2, "127.0.0.1:0");
         let far = request("Call-ID: far@x", SCAN_LIMIT as usize, 0); // Call-ID after the scanned bytes
         for datagram in [&b"\r\n\r\n"[..], b"not sip at all", b"OPTIONS sip:x SIP/2.0\r\n\r\ni: x\r\n", &far]
         {
