@@ -100,11 +100,18 @@ impl Core {
         if side != Side::A || !ours || !call.a.txn.handle_ack(now.ms) {
             return; // ACK for a non-2xx, absorbed by the transaction
         }
-        let Some(i) = call.answered else { return };
-        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), body_of(msg));
-        let att = &mut call.attempts[i];
-        self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
-        att.ack = Some(ack);
+        if let Some(i) = call.answered
+            && call.attempts[i].ack.is_none()
+        {
+            // Relayed, unless tandem ACKed the vendor itself (the call ended first).
+            let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), body_of(msg));
+            let att = &mut call.attempts[i];
+            self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
+            att.ack = Some(ack);
+        }
+        if std::mem::take(&mut call.a.bye_after_ack) {
+            self.send_bye(call, Side::A, now);
+        }
     }
 
     fn on_cancel(&mut self, call: &mut Call, msg: &Message<'_>, peer: SocketAddr, now: Now) {
@@ -179,8 +186,8 @@ impl Core {
         self.reply_on(side, msg, peer, 200);
         match call.phase {
             Phase::Answered if side == Side::A => {
-                // A caller that hangs up got our 2xx (§15: it ACKs before its
-                // BYE, and the ACK may be lost): stop sending it again.
+                // A caller that hangs up on the confirmed dialog has our 2xx
+                // (it ACKs before its BYE, §15; the ACK may be lost): stop sending it.
                 call.a.txn.handle_ack(now.ms);
                 end_pending_relays(call, now);
                 let b = Side::B(call.answered.unwrap_or(0) as u16);
@@ -189,7 +196,7 @@ impl Core {
             }
             Phase::Answered if call.answered.map(|i| Side::B(i as u16)) == Some(side) => {
                 end_pending_relays(call, now);
-                self.send_bye(call, Side::A, now);
+                self.bye_caller(call, now);
                 self.end_call(call, 200, HangUp::Callee, now);
             }
             Phase::Hunting if side == Side::A => {
@@ -197,6 +204,16 @@ impl Core {
                 self.fail(call, 487, HangUp::Caller, now);
             }
             _ => {}
+        }
+    }
+
+    /// Our BYE to the caller, once our 2xx has its ACK (RFC 3261 §15: not
+    /// before it, unless the 2xx timed out); until then it waits (`on_ack`, `on_timer`).
+    fn bye_caller(&mut self, call: &mut Call, now: Now) {
+        if call.a.txn.state() == ServerState::Accepted {
+            call.a.bye_after_ack = true;
+        } else {
+            self.send_bye(call, Side::A, now);
         }
     }
 
@@ -433,17 +450,19 @@ impl Core {
     /// cannot be reached. The call ends as when tandem hangs up: a BYE to each
     /// leg, and its CDR stops counting now, not when someone notices.
     fn dialog_gone(&mut self, call: &mut Call, now: Now) {
-        if call.phase == Phase::Answered {
-            end_pending_relays(call, now);
-            self.hangup(call, now);
-        }
+        self.hangup(call, now);
     }
 
     pub(super) fn on_timer(&mut self, call: &mut Call, now: Now) {
         call.scheduled = None;
-        if call.a.txn.handle_timeout(now.ms) == ServerEvent::NoAck && call.phase == Phase::Answered {
-            // The caller never ACKed our 2xx (RFC 3261 §13.3.1.4): end both legs.
-            self.hangup(call, now);
+        if call.a.txn.handle_timeout(now.ms) == ServerEvent::NoAck {
+            // The caller never ACKed our 2xx (RFC 3261 §13.3.1.4): end both
+            // legs; or, the call ended already, send the BYE that waited for it.
+            if call.phase == Phase::Answered {
+                self.hangup(call, now);
+            } else if std::mem::take(&mut call.a.bye_after_ack) {
+                self.send_bye(call, Side::A, now);
+            }
         }
         let current = call.current();
         let mut timed_out = false;
@@ -500,9 +519,10 @@ impl Core {
     pub(super) fn hangup(&mut self, call: &mut Call, now: Now) {
         match call.phase {
             Phase::Answered => {
+                end_pending_relays(call, now);
                 let b = Side::B(call.answered.unwrap_or(0) as u16);
                 self.send_bye(call, b, now);
-                self.send_bye(call, Side::A, now);
+                self.bye_caller(call, now);
                 self.end_call(call, 200, HangUp::System, now);
             }
             Phase::Hunting => {

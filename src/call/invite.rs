@@ -544,6 +544,7 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: &str) -> AL
         remote_cseq: msg.cseq().map_or(0, |c| c.seq),
         body,
         caller: caller.unwrap_or_default(),
+        bye_after_ack: false,
     }
 }
 

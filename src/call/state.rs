@@ -59,6 +59,9 @@ pub struct ALeg {
     pub body: Option<(String, Bytes)>,
     /// The caller's user part (A-leg From), used as the B-leg From user.
     pub caller: String,
+    /// The call ended while our 2xx still waited for its ACK: our BYE waits
+    /// too (RFC 3261 §15), until the ACK comes or the 2xx times out.
+    pub bye_after_ack: bool,
 }
 
 /// One vendor attempt.

@@ -482,6 +482,21 @@ fn an_in_dialog_request_answered_481_or_never_ends_the_call() {
     assert!(to_a[1..].iter().any(|m| m.starts_with("BYE ")), "{to_a:#?}");
     assert!(bed.take(V1).iter().any(|m| m.starts_with("BYE ")));
     assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::System));
+    // The caller answers a vendor's INFO 408: the call ends too.
+    let (b1, _) = answered(&mut bed, "a-v408@x");
+    let info = vendor_bye(&b1, "c1").replace("BYE", "INFO").replace("z9hG4bKv9", "z9hG4bKvi");
+    bed.feed(&info, V1);
+    let relayed = bed.take_one(CUSTOMER, "INFO ");
+    bed.feed(
+        &answer(&relayed, 408, "at1", None).replace("Contact: <sip:gw@198.51.100.1:5060>\r\n", ""),
+        CUSTOMER,
+    );
+    assert!(bed.take(V1).iter().any(|m| m.starts_with("SIP/2.0 408")));
+    bed.take_one(CUSTOMER, "BYE ");
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::System));
+    bed.advance(40_000); // the first calls' BYEs run out: only the next call's are seen below
+    bed.take(CUSTOMER);
+    bed.take(V1);
     // The vendor never answers a re-INVITE: 408 after Timer B, and the call ends.
     let (_, our_tag) = answered(&mut bed, "a-408@x");
     bed.feed(&a_request("INVITE", "a-408@x", 11, "z9hG4bKr1", Some(&our_tag)), CUSTOMER);
@@ -531,6 +546,64 @@ fn caller_cancel_before_answer() {
     assert_eq!(bed.core.held_calls(), 0);
 }
 
+/// The vendor's BYE in the dialog its 2xx (with To tag `tag`) to `b1` made.
+fn vendor_bye(b1: &str, tag: &str) -> String {
+    let m = parsed(b1);
+    format!(
+        "BYE sip:2125550001@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKv9\r\nMax-Forwards: 70\r\nFrom: <sip:x@198.51.100.1>;tag={tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+        m.header(HeaderName::From).unwrap().value_str().unwrap(),
+        m.call_id().unwrap()
+    )
+}
+
+#[test]
+fn our_bye_to_the_caller_waits_for_its_ack_and_the_vendor_gets_one_ack() {
+    // RFC 3261 §15: no BYE on a dialog whose 2xx has no ACK yet. The vendor
+    // hangs up at once: the caller's BYE waits for its ACK, which is relayed.
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-w1@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&vendor_bye(&b1, "c1"), V1);
+    bed.take_one(V1, "SIP/2.0 200");
+    bed.advance(600);
+    assert!(!bed.take(CUSTOMER).iter().any(|m| m.starts_with("BYE ")), "no BYE before the ACK");
+    bed.feed(&a_request("ACK", "a-w1@x", 10, "z9hG4bKa1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "ACK sip:gw@198.51.100.1:5060");
+    bed.take_one(CUSTOMER, "BYE ");
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
+    // Shut down before the caller's ACK: the vendor gets our ACK (to its
+    // Contact) and BYE at once; the caller its BYE after its ACK, which is
+    // not relayed a second time.
+    bed.feed(&invite("a-w2@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "c2", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.core.hangup_all(bed.now);
+    bed.collect();
+    let out = bed.take(V1);
+    assert!(out.len() == 2 && out[1].starts_with("BYE "), "{out:#?}");
+    assert!(out[0].starts_with("ACK sip:gw@198.51.100.1:5060 ") && to_tag(&out[0]) == "c2", "{}", out[0]);
+    assert!(!bed.take(CUSTOMER).iter().any(|m| m.starts_with("BYE ")), "no BYE before the ACK");
+    bed.feed(&a_request("ACK", "a-w2@x", 10, "z9hG4bKa2", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take(V1).is_empty(), "one ACK per 2xx");
+    bed.take_one(CUSTOMER, "BYE ");
+    // A caller that never ACKs gets the BYE when the 2xx times out (64·T1).
+    bed.feed(&invite("a-w3@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "c3", Some(SDP_B)), V1);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.feed(&vendor_bye(&b1, "c3"), V1);
+    let byes = |bed: &mut Bed| {
+        bed.take(CUSTOMER).iter().filter(|m| m.starts_with("BYE ") && m.contains("Call-ID: a-w3@x")).count()
+    };
+    bed.advance(31_000);
+    assert_eq!(byes(&mut bed), 0, "no BYE before the 2xx times out");
+    bed.advance(2_000);
+    assert!(byes(&mut bed) >= 1, "the BYE (and its repeat at T1)");
+}
+
 #[test]
 fn callee_hangs_up() {
     let mut bed = Bed::new("");
@@ -540,14 +613,7 @@ fn callee_hangs_up() {
     let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
     bed.feed(&a_request("ACK", "a-6@x", 10, "z9hG4bKa9", Some(&our_tag)), CUSTOMER);
     bed.take(V1);
-    let m = parsed(&b1);
-    let bye = format!(
-        "BYE sip:2125550001@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKv9\r\nMax-Forwards: 70\r\nFrom: <sip:x@198.51.100.1>;tag=c1\r\nTo: {};\r\nCall-ID: {}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
-        m.header(HeaderName::From).unwrap().value_str().unwrap(),
-        m.call_id().unwrap()
-    )
-    .replace(";\r\nCall-ID", "\r\nCall-ID");
-    bed.feed(&bye, V1);
+    bed.feed(&vendor_bye(&b1, "c1"), V1);
     bed.take_one(V1, "SIP/2.0 200");
     let bye_a = bed.take_one(CUSTOMER, "BYE sip:alice@192.0.2.10:5060");
     let b = parsed(&bye_a);
