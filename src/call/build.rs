@@ -189,6 +189,29 @@ pub fn body_of<'m>(msg: &Message<'m>) -> Option<(&'m str, &'m [u8])> {
     Some((ctype, body))
 }
 
+/// An SDP answer that rejects every stream of `offer` (RFC 3264 §6: the same
+/// m-lines, port 0), from `host`: for an ACK that must answer an offer tandem
+/// will not take up, the call being over (RFC 3261 §13.2.2.4).
+pub fn refusing_answer(offer: &[u8], host: &str) -> Vec<u8> {
+    let family = if host.contains(':') { "IP6" } else { "IP4" };
+    let mut sdp =
+        format!("v=0\r\no=tandem 0 0 IN {family} {host}\r\ns=-\r\nc=IN {family} {host}\r\nt=0 0\r\n");
+    let lines = offer.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    for m in lines.filter_map(|l| l.strip_prefix(b"m=")) {
+        // `media port proto fmt...`: the port becomes 0, the rest stays.
+        let mut fields = m.splitn(3, |&b| b == b' ');
+        let (media, _port, rest) = (fields.next(), fields.next(), fields.next());
+        if let (Some(media), Some(rest)) = (media, rest) {
+            sdp.push_str(&format!(
+                "m={} 0 {}\r\n",
+                String::from_utf8_lossy(media),
+                String::from_utf8_lossy(rest)
+            ));
+        }
+    }
+    sdp.into_bytes()
+}
+
 /// The standard reason phrase tandem writes for a status code.
 pub fn reason(status: u16) -> &'static str {
     match status {
@@ -225,6 +248,23 @@ pub fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusing_answer_has_every_offered_stream_at_port_0() {
+        let offer = b"v=0\r\no=b 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n\
+                      m=audio 5000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\nm=video 5002 RTP/AVP 96\n";
+        let answer = String::from_utf8(refusing_answer(offer, "203.0.113.5")).unwrap();
+        assert_eq!(
+            answer,
+            "v=0\r\no=tandem 0 0 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\n\
+             m=audio 0 RTP/AVP 0 8 101\r\nm=video 0 RTP/AVP 96\r\n"
+        );
+        assert!(
+            String::from_utf8(refusing_answer(offer, "2001:db8::5"))
+                .unwrap()
+                .contains("c=IN IP6 2001:db8::5\r\n")
+        );
+    }
 
     #[test]
     fn addresses_read_as_socket_addr_displays_them() {

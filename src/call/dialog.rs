@@ -236,7 +236,10 @@ impl Core {
         if call.answered != Some(i) || call.attempts[i].ack.is_some() {
             return;
         }
-        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), None);
+        // Late offer: the ACK must answer it (RFC 3261 §13.2.2.4), and rejects every stream.
+        let answer = call.attempts[i].offer.as_deref().map(|o| build::refusing_answer(o, &self.local_b.host));
+        let body = answer.as_deref().map(|a| ("application/sdp", a));
+        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), body);
         let att = &mut call.attempts[i];
         self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
         att.ack = Some(ack);

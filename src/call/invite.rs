@@ -243,6 +243,7 @@ impl Core {
                 ack: None,
                 killed: false,
                 forks: Vec::new(),
+                offer: None,
                 remote_cseq: 0,
             });
             call.invite_deadline = Some(now.ms + u64::from(call.snap.config.sip.invite_timeout) * 1000);
@@ -325,6 +326,9 @@ impl Core {
         }
         if !wanted {
             return self.kill_attempt(call, i, now);
+        }
+        if call.a.body.is_none() {
+            att.offer = build::body_of(msg).map(|(_, sdp)| Bytes::copy_from_slice(sdp));
         }
         (call.phase, call.answered) = (Phase::Answered, Some(i));
         (call.invite_deadline, call.ring_deadline) = (None, None);

@@ -93,6 +93,9 @@ pub struct Attempt {
     /// Dialogs a forking vendor side answered besides the one kept: their
     /// To tag and our ACK, sent again for each copy of their 2xx.
     pub forks: Vec<(String, Bytes)>,
+    /// The SDP offer its 2xx carried when the caller's INVITE had none (late
+    /// offer): the caller's ACK brings the answer; an ACK of ours must too.
+    pub offer: Option<Bytes>,
 }
 
 /// A request relayed from one leg to the other within the dialog.

@@ -557,6 +557,38 @@ fn vendor_bye(b1: &str, tag: &str) -> String {
 }
 
 #[test]
+fn a_late_offer_call_ended_before_the_callers_ack_answers_the_offer_in_our_ack() {
+    // The caller's INVITE has no SDP; the vendor's 200 offers; the caller
+    // hangs up before its ACK (lost) arrives: our ACK answers the offer,
+    // rejecting its stream (RFC 3261 §13.2.2.4, RFC 3264 §6), then the BYE.
+    let mut bed = Bed::new("");
+    let late = invite("a-late@x")
+        .replace("Content-Type: application/sdp\r\n", "")
+        .replace(&format!("Content-Length: {}\r\n\r\n{SDP_A}", SDP_A.len()), "Content-Length: 0\r\n\r\n");
+    bed.feed(&late, CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    assert!(!b1.contains("m=audio"), "a late offer stays late");
+    bed.feed(&answer(&b1, 200, "lo", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("BYE", "a-late@x", 11, "z9hG4bKlb", Some(&our_tag)), CUSTOMER);
+    let out = bed.take(V1);
+    assert!(out.len() == 2 && out[1].starts_with("BYE "), "{out:#?}");
+    let ack = parsed(&out[0]);
+    assert_eq!(ack.method(), Some(sip::Method::Ack));
+    let body = std::str::from_utf8(ack.body()).unwrap();
+    assert!(body.contains("\r\nm=audio 0 RTP/AVP 0\r\n") && !body.contains("5000"), "{body}");
+    bed.take_one(CUSTOMER, "SIP/2.0 200"); // to the BYE
+    // An early-offer call's ACK of ours has no body: there is nothing to answer.
+    bed.feed(&invite("a-early@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "eo", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("BYE", "a-early@x", 11, "z9hG4bKeb", Some(&our_tag)), CUSTOMER);
+    let ack = bed.take(V1).into_iter().find(|m| m.starts_with("ACK ")).unwrap();
+    assert!(parsed(&ack).body().is_empty(), "{ack}");
+}
+
+#[test]
 fn our_bye_to_the_caller_waits_for_its_ack_and_the_vendor_gets_one_ack() {
     // RFC 3261 §15: no BYE on a dialog whose 2xx has no ACK yet. The vendor
     // hangs up at once: the caller's BYE waits for its ACK, which is relayed.
