@@ -37,6 +37,8 @@ pub use state::Phase;
 /// The methods tandem takes (Allow, RFC 3261 §20.5): out of a dialog INVITE,
 /// OPTIONS and REGISTER; in one, these and any other it relays.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
+/// What tandem takes within a call's dialog (a 405 there has a To tag).
+const ALLOW_IN_DIALOG: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
 
 /// The time as the engine reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -794,6 +796,7 @@ impl Core {
             b = b.header_u32("Retry-After", retry_after_s.min(u64::from(u32::MAX)) as u32);
         }
         match status {
+            405 if msg.to().is_ok_and(|t| t.tag.is_some()) => b = b.header("Allow", ALLOW_IN_DIALOG),
             405 => b = b.header("Allow", ALLOW),
             200 if msg.method() == Some(Method::Options) => {
                 b = b.header("Allow", ALLOW).header("Accept", "application/sdp")
