@@ -15,11 +15,7 @@ use common::*;
 fn basic_calls_sipp_to_sipp_with_cdrs() {
     let v1 = vendor("127.0.0.3");
     let sw = Switch::start("basic", "", &[v1]);
-    let dir = workdir("basic");
-    let callee = uas(&dir, &v1, 10, &[]);
-    let caller = uac(&dir, &sw, 10, &["-d", "200"]);
-    assert!(finish(caller).success(), "caller SIPp reported failed calls");
-    assert!(finish(callee).success(), "callee SIPp reported failed calls");
+    sipp_calls(&sw, &v1, "basic", 10, &["-d", "200"]);
     let (status, cdrs) = sw.stop();
     assert!(status.success(), "tandem exit {status}");
     assert_eq!(cdrs.len(), 10, "one CDR per call");
@@ -586,11 +582,7 @@ fn vendor_legs_use_the_owner_shards_own_port() {
 fn realtime_priority_applies_to_the_shard_threads_only() {
     let v1 = vendor("127.0.0.3");
     let sw = Switch::start_full("rtprio", "realtime_priority = 3", "", &[v1], "", "");
-    let dir = workdir("rtprio");
-    let callee = uas(&dir, &v1, 2, &[]);
-    let caller = uac(&dir, &sw, 2, &["-d", "100"]);
-    assert!(finish(caller).success(), "caller SIPp reported failed calls");
-    assert!(finish(callee).success(), "callee SIPp reported failed calls");
+    sipp_calls(&sw, &v1, "rtprio", 2, &["-d", "100"]);
     // (name, rt_priority, policy): fields 40 and 41 of /proc/PID/task/TID/stat.
     let threads: Vec<(String, String, String)> = std::fs::read_dir(format!("/proc/{}/task", sw.child.id()))
         .expect("task dir")
@@ -627,11 +619,7 @@ fn kernel_steering_gives_each_datagram_to_its_owner_shard() {
         let v1 = vendor("127.0.0.3");
         let sw = Switch::start_full(name, &format!("kernel_steering = {steering}"), "", &[v1], "", "");
         let logs = Arc::clone(&sw.logs);
-        let dir = workdir(name);
-        let callee = uas(&dir, &v1, 20, &[]);
-        let caller = uac(&dir, &sw, 20, &["-d", "10"]);
-        assert!(finish(caller).success(), "caller SIPp reported failed calls");
-        assert!(finish(callee).success(), "callee SIPp reported failed calls");
+        sipp_calls(&sw, &v1, name, 20, &["-d", "10"]);
         let (status, cdrs) = sw.stop();
         assert!(status.success(), "tandem exit {status}");
         assert_eq!(cdrs.len(), 20, "one CDR per call");

@@ -104,10 +104,7 @@ impl Core {
             && call.attempts[i].ack.is_none()
         {
             // Relayed, unless tandem ACKed the vendor itself (the call ended first).
-            let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), body_of(msg));
-            let att = &mut call.attempts[i];
-            self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
-            att.ack = Some(ack);
+            self.ack_2xx(call, i, body_of(msg));
         }
         if std::mem::take(&mut call.a.bye_after_ack) {
             self.send_bye(call, Side::A, now);
@@ -238,7 +235,12 @@ impl Core {
         }
         // Late offer: the ACK must answer it (RFC 3261 §13.2.2.4), and rejects every stream.
         let answer = call.attempts[i].offer.as_deref().map(|o| build::refusing_answer(o, &self.local_b.host));
-        let body = answer.as_deref().map(|a| ("application/sdp", a));
+        self.ack_2xx(call, i, answer.as_deref().map(|a| ("application/sdp", a)));
+    }
+
+    /// Sends attempt `i` the ACK of its 2xx (CSeq 1, the B-leg INVITE's)
+    /// with `body`, and keeps it for copies of that 2xx.
+    pub(super) fn ack_2xx(&mut self, call: &mut Call, i: usize, body: Option<(&str, &[u8])>) {
         let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), body);
         let att = &mut call.attempts[i];
         self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
@@ -443,17 +445,12 @@ impl Core {
         r.server.respond(status, rsp, now.ms);
         r.awaiting_ack = r.method == "INVITE" && (200..300).contains(&status);
         if matches!(status, 408 | 481) {
-            self.dialog_gone(call, now);
+            // The requester terminates the dialog (RFC 3261 §12.2.1.2, §14.1),
+            // and the other side has lost it or cannot be reached. The call
+            // ends as when tandem hangs up: a BYE to each leg, and its CDR
+            // stops counting now, not when someone notices.
+            self.hangup(call, now);
         }
-    }
-
-    /// A relayed in-dialog request was answered 408 or 481 (the other side's
-    /// answer, or ours when it never answered): the requester terminates the
-    /// dialog (RFC 3261 §12.2.1.2, §14.1), and the other side has lost it or
-    /// cannot be reached. The call ends as when tandem hangs up: a BYE to each
-    /// leg, and its CDR stops counting now, not when someone notices.
-    fn dialog_gone(&mut self, call: &mut Call, now: Now) {
-        self.hangup(call, now);
     }
 
     pub(super) fn on_timer(&mut self, call: &mut Call, now: Now) {
@@ -514,11 +511,12 @@ impl Core {
             }
         }
         if gone {
-            self.dialog_gone(call, now);
+            self.hangup(call, now); // a 408 of ours ends the dialog, as one relayed does (leg_response)
         }
     }
 
-    /// Ends a call for shutdown: BYE both legs when answered, 503 otherwise.
+    /// Ends a call from tandem's side (shutdown, no ACK for 64·T1, a dialog gone):
+    /// BYE both legs when answered, 503 otherwise.
     pub(super) fn hangup(&mut self, call: &mut Call, now: Now) {
         match call.phase {
             Phase::Answered => {

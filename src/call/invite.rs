@@ -343,10 +343,8 @@ impl Core {
 
     /// ACK and BYE an attempt whose 2xx nobody wants any more.
     pub(super) fn kill_attempt(&mut self, call: &mut Call, i: usize, now: Now) {
-        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), None);
+        self.ack_2xx(call, i, None);
         let att = &mut call.attempts[i];
-        self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
-        att.ack = Some(ack);
         att.killed = true;
         release_attempt(&call.snap, att);
         self.send_bye(call, Side::B(i as u16), now);

@@ -35,7 +35,7 @@ use std::sync::Arc;
 pub use state::Phase;
 
 /// The methods tandem takes (Allow, RFC 3261 §20.5): out of a dialog INVITE,
-/// OPTIONS and REGISTER; in one, these and any other it relays.
+/// OPTIONS and REGISTER; in one, ACK, CANCEL, BYE and the four it relays.
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
 /// What tandem takes within a call's dialog (a 405 there has a To tag).
 const ALLOW_IN_DIALOG: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";

@@ -205,6 +205,17 @@ pub fn uac(dir: &Path, sw: &Switch, calls: u32, extra: &[&str]) -> Child {
     sipp(dir, &args)
 }
 
+/// `calls` calls from a SIPp caller (`uac_extra` added to its arguments)
+/// through `sw` to a SIPp callee at `v`, both with their default scenarios,
+/// in the working folder `name`; both must report every call successful.
+pub fn sipp_calls(sw: &Switch, v: &Vendor, name: &str, calls: u32, uac_extra: &[&str]) {
+    let dir = workdir(name);
+    let callee = uas(&dir, v, calls, &[]);
+    let caller = uac(&dir, sw, calls, uac_extra);
+    assert!(finish(caller).success(), "caller SIPp reported failed calls");
+    assert!(finish(callee).success(), "callee SIPp reported failed calls");
+}
+
 pub fn vendor(ip: &'static str) -> Vendor {
     Vendor { ip, port: free_port(ip) }
 }
