@@ -646,3 +646,51 @@ fn kernel_steering_gives_each_datagram_to_its_owner_shard() {
         }
     }
 }
+
+/// The shards' `SO_REUSEPORT` group is tandem's alone: a second tandem on the
+/// same address (its own metrics port, so only SIP collides) refuses to start
+/// and names the address, and no other socket can bind it, with or without
+/// `SO_REUSEADDR`; the first tandem goes on answering.
+#[test]
+fn a_second_tandem_on_the_same_address_refuses_to_start() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start("twice", "", &[v1]);
+    let first = std::fs::read_to_string(sw.dir.join("tandem.toml")).expect("config");
+    let metrics =
+        first.lines().find(|l| l.starts_with("listen = \"127.0.0.1:") && !l.contains(&sw.port.to_string()));
+    let metrics = metrics.expect("the metrics listen line");
+    let second = first.replace(metrics, &format!("listen = \"127.0.0.1:{}\"", free_tcp_port()));
+    std::fs::write(sw.dir.join("second.toml"), second).expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["run", "-c"])
+        .arg(sw.dir.join("second.toml"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the second tandem");
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("the second tandem kept running on the first one's address");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("stderr");
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("binding {} (is another tandem running?)", sw.addr())), "{err}");
+    let plain = UdpSocket::bind(sw.addr());
+    assert_eq!(plain.map(drop).map_err(|e| e.kind()), Err(std::io::ErrorKind::AddrInUse));
+    let reuse = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).expect("socket");
+    reuse.set_reuse_address(true).expect("SO_REUSEADDR");
+    let addr: SocketAddr = sw.addr().parse().expect("addr");
+    assert!(reuse.bind(&addr.into()).is_err(), "SO_REUSEADDR must not share tandem's address");
+    let stranger = UdpSocket::bind("127.0.0.9:0").expect("bind");
+    let rsp = exchange(&stranger, &sw.addr(), &invite_text(&stranger, "twice-1", "INVITE"));
+    assert!(rsp.starts_with("SIP/2.0 403 "), "the first tandem still answers: {rsp}");
+    let (status, _) = sw.stop();
+    assert!(status.success());
+}

@@ -289,10 +289,18 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
 
 /// Every shard's socket on `[server].listen`, steered by Call-ID when the kernel lets us.
 fn bind_shared(cfg: &crate::config::Config, shards: u16) -> Result<Vec<UdpIo>, EngineError> {
-    let listen = cfg.server.listen;
-    let sockets = (0..shards)
-        .map(|_| UdpIo::bind(listen).map_err(io_err(format!("binding {listen}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut listen = cfg.server.listen;
+    if listen.port() != 0 {
+        UdpIo::ensure_free(listen)
+            .map_err(io_err(format!("binding {listen} (is another tandem running?)")))?;
+    }
+    let mut sockets = Vec::with_capacity(usize::from(shards));
+    for _ in 0..shards {
+        let socket = UdpIo::bind(listen).map_err(io_err(format!("binding {listen}")))?;
+        // Port 0: the kernel picks one for the first shard; the others join it.
+        listen = io::PacketIo::local_addr(&socket).map_err(io_err(format!("binding {listen}")))?;
+        sockets.push(socket);
+    }
     if shards > 1 && cfg.server.kernel_steering {
         let fds: Vec<_> = sockets.iter().map(UdpIo::fd).collect();
         match steer::attach(&fds) {

@@ -46,8 +46,10 @@ impl UdpIo {
 
     fn bind_with(addr: SocketAddr, shared: bool) -> io::Result<Self> {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        // SO_REUSEPORT only: SO_REUSEADDR would let a socket of any user bind
+        // the same address and take datagrams; SO_REUSEPORT admits only sockets
+        // of our own user, and `ensure_free` keeps other processes out of it.
         if shared {
-            socket.set_reuse_address(true)?;
             socket.set_reuse_port(true)?;
         }
         socket.set_nonblocking(true)?;
@@ -63,6 +65,16 @@ impl UdpIo {
             dropped: 0,
             writable: false,
         })
+    }
+
+    /// Fails with `AddrInUse` when any socket holds `addr`, so that the
+    /// shards' `SO_REUSEPORT` group is the first and only one on it: without
+    /// this check a second process of the same user (another tandem) would
+    /// join the group and silently take a share of the datagrams. A socket
+    /// bound without `SO_REUSEPORT` conflicts with every other socket on the
+    /// address, which is what the check binds (and closes at once).
+    pub fn ensure_free(addr: SocketAddr) -> io::Result<()> {
+        std::net::UdpSocket::bind(addr).map(drop)
     }
 
     /// The socket's descriptor (for kernel steering).
