@@ -45,7 +45,11 @@ impl Core {
         };
         let new = NewCall { data: data.clone(), peer, dialed, snap };
         if let Some(customer) = customer_of(&first).filter(|_| super::requires_extension(msg)) {
-            return self.refuse_call(msg, &new, customer, 420, LrnInfo::none(), now);
+            let decision = match &first {
+                Outcome::Route(d) | Outcome::NoRoute(d) | Outcome::NoCustomerRate(d) => Some(d),
+                _ => None,
+            };
+            return self.refuse_call(msg, &new, (customer, decision), 420, LrnInfo::none(), now);
         }
         match self.lrn_plan(&new.snap, &number, &first) {
             None => self.act(msg, new, first, LrnInfo::none(), now),
@@ -63,17 +67,20 @@ impl Core {
 
     /// Acts on a routing outcome: start the hunt, or refuse with a CDR.
     fn act(&mut self, msg: &Message<'_>, new: NewCall, outcome: Outcome, lrn: LrnInfo, now: Now) {
-        let (customer, status) = match outcome {
-            Outcome::Route(d) => return self.start_call(msg, new, d, lrn, None, now),
+        match outcome {
+            Outcome::Route(d) => self.start_call(msg, new, d, lrn, None, now),
             Outcome::Forbidden => {
                 self.stats.forbidden += 1;
-                return self.reply(msg, new.peer, 403);
+                self.reply(msg, new.peer, 403)
             }
-            Outcome::CustomerLimit { customer } => (customer, 503),
-            Outcome::BadNumber { customer } => (customer, 484),
-            Outcome::NoCustomerRate(d) | Outcome::NoRoute(d) => (d.customer, 404),
-        };
-        self.refuse_call(msg, &new, customer, status, lrn, now);
+            Outcome::CustomerLimit { customer } => {
+                self.refuse_call(msg, &new, (customer, None), 503, lrn, now)
+            }
+            Outcome::BadNumber { customer } => self.refuse_call(msg, &new, (customer, None), 484, lrn, now),
+            Outcome::NoCustomerRate(d) | Outcome::NoRoute(d) => {
+                self.refuse_call(msg, &new, (d.customer, Some(&d)), 404, lrn, now)
+            }
+        }
     }
 
     /// Refuses a customer's INVITE at once, with a failed call's CDR. Its
@@ -84,7 +91,7 @@ impl Core {
         &mut self,
         msg: &Message<'_>,
         new: &NewCall,
-        customer: usize,
+        (customer, decision): (usize, Option<&Decision>),
         status: u16,
         lrn: LrnInfo,
         now: Now,
@@ -103,6 +110,9 @@ impl Core {
         self.stats.calls_failed += 1;
         let caller = caller_of(msg).unwrap_or_default();
         let mut cdr = a_cdr(msg, new.peer, &new.snap, customer, &new.dialed, caller, now);
+        if let Some(d) = decision {
+            rated(&mut cdr, d);
+        }
         lrn.fill(&mut cdr);
         (cdr.end_ms, cdr.final_code, cdr.hangup) = (now.unix_ms, status, Some(HangUp::System));
         self.push_cdr(cdr);
@@ -140,9 +150,7 @@ impl Core {
         let mut a = a_leg(msg, &data, peer, &self.tag_for(msg));
         a.txn.respond(100, build::response(msg, 100, "Trying", None, None, None), now.ms);
         let mut cdr = a_cdr(msg, peer, &snap, d.customer, &dialed, a.caller.clone(), now);
-        cdr.routed.clone_from(&d.number);
-        cdr.customer_rate =
-            d.customer_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
+        rated(&mut cdr, &d);
         lrn.fill(&mut cdr);
         occupy(&snap.occupancy.customers[d.customer]);
         let max_forwards = msg.max_forwards().ok().flatten().unwrap_or(70).saturating_sub(1);
@@ -483,6 +491,13 @@ pub(super) fn release_attempt(snap: &RoutingSnapshot, att: &mut Attempt) {
 
 /// CANCEL for an attempt (RFC 3261 §9.1): same Request-URI, Call-ID, From,
 /// To, CSeq number and branch as the INVITE.
+/// The routing decision's side of a CDR: the number routed and the customer's rate.
+fn rated(cdr: &mut Cdr, d: &Decision) {
+    cdr.routed.clone_from(&d.number);
+    cdr.customer_rate =
+        d.customer_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
+}
+
 pub(super) fn send_cancel(att: &mut Attempt, local: &build::Local, now: Now) {
     let cancel = Request {
         method: "CANCEL",

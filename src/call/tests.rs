@@ -713,6 +713,20 @@ fn vendor_port_carries_retransmissions_cancel_and_the_ack_of_a_failure() {
     assert!(r.len() == 1 && r[0].starts_with("SIP/2.0 481"), "{r:?}");
 }
 
+/// A call refused for want of a vendor still says in its CDR what was routed
+/// and what the customer would have paid (cdr.md, columns 9 and 13).
+#[test]
+fn a_refused_calls_cdr_has_the_routed_number_and_the_customer_rate() {
+    let decks = [("cust.csv", "1,0.02,6,6\n44,0.15,60,60\n"), ("v.csv", "1,0.01,6,6\n")];
+    let mut bed = Bed::with(&config(""), &decks, None);
+    bed.feed(&invite("r-1@x").replace("+1-212-555-1212", "4420"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 404");
+    let cdr = bed.cdrs().remove(0);
+    assert_eq!((cdr.final_code, cdr.routed.as_str()), (404, "4420"));
+    let (rate, initial, increment) = cdr.customer_rate.expect("the customer's deck rates 44");
+    assert_eq!((rate.to_string(), initial, increment), ("0.15".to_owned(), 60, 60));
+}
+
 #[test]
 fn refusals() {
     let mut bed = Bed::new("");

@@ -78,6 +78,37 @@ fn unknown_source_is_forbidden() {
     assert_eq!(decide(&snap, &r, &Live::default()), Outcome::Forbidden);
 }
 
+/// A customer's `ip:port` wins over another customer's bare IP, wherever
+/// either stands in the file; other ports of that IP go to the bare IP's owner.
+#[test]
+fn the_most_specific_address_picks_the_customer() {
+    for (first, second) in
+        [("\"192.0.2.10\"", "\"192.0.2.10:5070\""), ("\"192.0.2.10:5070\"", "\"192.0.2.10\"")]
+    {
+        let cfg = format!(
+            "[[mapping_gateway]]\nname = \"one\"\naddresses = [{first}]\nrate_deck = \"cust.csv\"\n\n\
+             [[mapping_gateway]]\nname = \"two\"\naddresses = [{second}]\nrate_deck = \"cust.csv\"\n{}",
+            vendor("a", "a.csv", "")
+        );
+        let snap = snapshot(&cfg, &[("cust.csv", "1,0.02,6,6\n"), ("a.csv", "1,0.01,6,6\n")]);
+        let customer = |port: u16| {
+            let mut r = req("12125551212");
+            r.source = SocketAddr::from(([192, 0, 2, 10], port));
+            match decide(&snap, &r, &Live::default()) {
+                Outcome::Route(d) => snap.config.mapping_gateways[d.customer].name.get_ref().clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let exact = if first.contains(':') { "one" } else { "two" };
+        let bare = if exact == "one" { "two" } else { "one" };
+        assert_eq!(
+            (customer(5070).as_str(), customer(5060).as_str()),
+            (exact, bare),
+            "{first} then {second}"
+        );
+    }
+}
+
 #[test]
 fn priority_then_rate_and_lowest_rate_then_priority() {
     let snap = three_vendors("");
