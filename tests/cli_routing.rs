@@ -195,3 +195,32 @@ fn route_json_and_exit_codes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tandem.toml"));
 }
+
+/// `tandem lrn` before any switch made the cache says why there is none,
+/// for a configuration with LRN sources and for one without.
+#[test]
+fn lrn_commands_explain_a_missing_cache() {
+    let s = good_site("lrn-none");
+    let with_sources = format!("[lrn]\ncache = \"lrn-cache\"\n{CONFIG}");
+    let without =
+        with_sources.replace("[[lrn.source]]\nname = \"npac\"\nkind = \"file\"\npath = \"lrn.csv\"\n", "");
+    let without = without.replace("lrn = \"npac\"\n", "");
+    for (text, why) in [
+        (with_sources.as_str(), "no LRN cache: the switch creates it when it starts with this configuration"),
+        (
+            without.as_str(),
+            "no LRN cache: this configuration has no [[lrn.source]], so the switch keeps none",
+        ),
+    ] {
+        s.write("tandem.toml", text);
+        let cfg = s.config();
+        let cfg = cfg.to_str().expect("utf-8");
+        for args in [&["lrn", "stats", "-c", cfg][..], &["lrn", "lookup", "-c", cfg, "2125551212"][..]] {
+            let out = s.tandem(args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            let path = s.dir.join("lrn-cache");
+            assert!(err.contains(&format!("{}: {why}", path.display())), "{args:?}: {err}");
+        }
+    }
+}

@@ -2,13 +2,24 @@
 //! shared LRN cache holds, read without disturbing the running switch.
 
 use crate::config::Config;
-use crate::lrn::cache::{Answer, LrnCache};
+use crate::lrn::cache::{Answer, CacheError, LrnCache};
 use crate::lrn::nanp_tn;
 use std::fmt::Write as _;
 
 fn open(cfg: &Config) -> Result<LrnCache, String> {
     let path = cfg.resolve(&cfg.lrn.cache);
-    LrnCache::open_existing(&path).map_err(|e| e.to_string())
+    LrnCache::open_existing(&path).map_err(|e| match &e {
+        // The switch creates the cache when it starts with an LRN source.
+        CacheError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            let why = if cfg.lrn.source.is_empty() {
+                "this configuration has no [[lrn.source]], so the switch keeps none"
+            } else {
+                "the switch creates it when it starts with this configuration"
+            };
+            format!("{}: no LRN cache: {why}", path.display())
+        }
+        _ => e.to_string(),
+    })
 }
 
 /// One number's cached answer.

@@ -36,7 +36,7 @@ priority = 2
 
 const CUSTOMER: &str = "prefix,rate,initial,increment,description\n1,0.0200,6,6,USA and Canada\n44,0.0300,60,60,United Kingdom\n";
 const VENDOR_A: &str = "prefix,rate,initial,increment,description\n1,0.0100,6,6,USA and Canada\n44,0.0150,60,60,United Kingdom\n";
-const VENDOR_B: &str = "prefix,rate,initial,increment,description\n1,0.0120,6,6,USA and Canada\n";
+const VENDOR_B: &str = "prefix,rate,initial,increment,description\n1,0.0120,6,6,USA and Canada\n44,0.0180,60,60,United Kingdom\n";
 
 /// Writes the demo config and decks to a fresh folder; returns the config path.
 pub fn write() -> io::Result<PathBuf> {

@@ -283,7 +283,7 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
     log_latency("invite latency", &latency);
     log_latency("invite latency to send", &to_send);
     let written = writer.finish().map_err(io_err("writing CDRs"))?;
-    crate::info!("stopped", cdrs_written = written);
+    crate::info!("stopped", cdrs_written = written, cdr_dir = cdr_dir.display());
     Ok(())
 }
 

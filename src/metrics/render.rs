@@ -140,27 +140,29 @@ fn gateways(w: &mut String, m: &Merged, g: &Gauges) {
         "Talk time of ended calls answered by the gateway.",
     );
     each(w, "tandem_gateway_talk_seconds_total", &|gw| Some(per(&gw.name).0.duration_ms as f64 / 1000.0));
-    head(
-        w,
-        "tandem_gateway_asr",
-        "gauge",
-        "Answer-seizure ratio (0..1) since start and over the last 15 minutes; absent before the first attempt.",
-    );
-    head(
-        w,
-        "tandem_gateway_acd_seconds",
-        "gauge",
-        "Average call duration since start and over the last 15 minutes; absent before an answered call ends.",
-    );
-    for gw in &g.gateways {
-        let (total, recent) = per(&gw.name);
-        for (window, o) in [("start", total), ("15m", recent)] {
-            let labels = [("gateway", gw.name.as_str()), ("window", window)];
-            if let Some(asr) = o.asr() {
-                line(w, "tandem_gateway_asr", &labels, asr);
-            }
-            if let Some(acd) = o.acd_s() {
-                line(w, "tandem_gateway_acd_seconds", &labels, acd);
+    // Each metric's samples stay together after its own HELP and TYPE (the
+    // text format's rule; strict parsers refuse interleaved families).
+    type Ratio = fn(&Outcomes) -> Option<f64>;
+    let ratios: [(&str, &str, Ratio); 2] = [
+        (
+            "tandem_gateway_asr",
+            "Answer-seizure ratio (0..1) since start and over the last 15 minutes; absent before the first attempt.",
+            Outcomes::asr,
+        ),
+        (
+            "tandem_gateway_acd_seconds",
+            "Average call duration since start and over the last 15 minutes; absent before an answered call ends.",
+            Outcomes::acd_s,
+        ),
+    ];
+    for (name, help, value) in ratios {
+        head(w, name, "gauge", help);
+        for gw in &g.gateways {
+            let (total, recent) = per(&gw.name);
+            for (window, o) in [("start", total), ("15m", recent)] {
+                if let Some(v) = value(o) {
+                    line(w, name, &[("gateway", gw.name.as_str()), ("window", window)], v);
+                }
             }
         }
     }
@@ -335,7 +337,15 @@ fn line(w: &mut String, name: &str, labels: &[(&str, &str)], v: f64) {
         }
         w.push('}');
     }
-    let _ = writeln!(w, " {v}");
+    // The text format spells infinities +Inf/-Inf; -0 (an empty f64 sum) is 0.
+    match v {
+        f64::INFINITY => w.push_str(" +Inf\n"),
+        f64::NEG_INFINITY => w.push_str(" -Inf\n"),
+        0.0 => w.push_str(" 0\n"),
+        v => {
+            let _ = writeln!(w, " {v}");
+        }
+    }
 }
 
 /// Label values escape `\`, `"` and newlines.

@@ -98,6 +98,44 @@ fn merge_adds_shards_and_computes_asr_acd() {
     assert!(text.contains("tandem_gateway_asr{gateway=\"v1\",window=\"start\"} 0.333"));
 }
 
+/// The exposition format: each metric family is one group (its HELP, its
+/// TYPE, then every sample of it), no name is declared twice, and numbers
+/// are spelled as Prometheus reads them (no `-0` from an empty sum).
+#[test]
+fn every_family_is_one_group_and_numbers_parse() {
+    let mut m = merge(vec![shard(0), shard(1)], 0, 0);
+    for (name, attempts, answered) in [("v1", 3, 1), ("v2", 4, 4)] {
+        let o = Outcomes { attempts, answered, ended: answered, duration_ms: 30_000 * answered };
+        m.gateways.insert(name.into(), (o, o));
+    }
+    let gateways = ["v1", "v2"]
+        .map(|name| GatewayLive { name: name.into(), online: true, checked: true, calls: 0 })
+        .to_vec();
+    let text = render(&m, &Gauges { gateways, ..Gauges::default() });
+    let family = |sample: &str| {
+        let name = sample.split(['{', ' ']).next().unwrap_or_default();
+        ["_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name).to_owned()
+    };
+    let (mut declared, mut current) = (std::collections::HashSet::new(), String::new());
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            current = rest.split(' ').next().unwrap_or_default().to_owned();
+            assert!(declared.insert(current.clone()), "{current} declared twice:\n{text}");
+        } else if !l.starts_with('#') {
+            let f = family(l);
+            assert!(
+                f == current || l.starts_with(&format!("{current}_")),
+                "{l} outside {current}'s group:\n{text}"
+            );
+            let value = l.rsplit(' ').next().unwrap_or_default();
+            assert!(!value.starts_with("-0") || value.parse::<f64>().is_ok_and(|v| v < 0.0), "{l}");
+            assert!(value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value), "{l}");
+        }
+    }
+    assert!(text.contains("tandem_gateway_asr{gateway=\"v2\",window=\"start\"} 1\n"), "{text}");
+    assert!(text.contains("tandem_lrn_dip_latency_seconds_sum 0\n"), "{text}");
+}
+
 #[test]
 fn label_values_are_escaped() {
     let m = merge(vec![shard(0)], 0, 0);
