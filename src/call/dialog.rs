@@ -7,7 +7,7 @@ use super::state::{Call, Phase, Relay, Side};
 use super::{Core, Now};
 use crate::cdr::HangUp;
 use crate::sip::{self, HeaderName, Message, Method};
-use crate::txn::{ClientEvent, ClientTxn, Kind, ServerEvent, ServerState, ServerTxn};
+use crate::txn::{ClientEvent, ClientState, ClientTxn, Kind, ServerEvent, ServerState, ServerTxn};
 use bytes::Bytes;
 use std::net::SocketAddr;
 
@@ -59,7 +59,7 @@ impl Core {
             (Side::A, Some(Method::Cancel)) if top_branch(msg) == call.a.branch => {
                 self.on_cancel(call, msg, peer, now)
             }
-            (_, Some(Method::Cancel)) => self.cancel_relayed(call, side, msg, peer),
+            (_, Some(Method::Cancel)) => self.cancel_relayed(call, side, msg, peer, now),
             (_, Some(Method::Bye)) => self.on_bye(call, side, msg, peer, now),
             (_, Some(Method::Invite | Method::Update | Method::Info | Method::Options)) => {
                 self.relay_request(call, side, msg, data, peer, now)
@@ -353,6 +353,8 @@ impl Core {
             awaiting_ack: false,
             ack: None,
             started: now.ms,
+            cancel_wanted: false,
+            cancel: None,
         });
         if kind == Kind::Invite
             && let Some(r) = call.relays.last_mut()
@@ -363,14 +365,33 @@ impl Core {
     }
 
     /// A CANCEL that is not for the call's INVITE: for a request relayed from
-    /// `side` and still pending, 200 (§9.2; the request itself runs its
-    /// course, its final answer relayed as usual); for nothing known, 481.
-    fn cancel_relayed(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr) {
+    /// `side` and still pending, 200 (§9.2), and for a re-INVITE a CANCEL of
+    /// our own to the other side, whose 487 comes back as usual (a UPDATE,
+    /// INFO or OPTIONS runs its course: §9 cancels INVITEs only); for
+    /// nothing known, 481.
+    fn cancel_relayed(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr, now: Now) {
         let branch = top_branch(msg);
-        let pending = call.relays.iter().any(|r| {
+        let pending = call.relays.iter_mut().find(|r| {
             r.from == side && in_branch(&r.request, branch) && r.server.state() == ServerState::Proceeding
         });
-        self.reply_on(side, msg, peer, if pending { 200 } else { 481 });
+        let Some(r) = pending else { return self.reply_on(side, msg, peer, 481) };
+        r.cancel_wanted = r.method == "INVITE";
+        self.reply_on(side, msg, peer, 200);
+        self.cancel_relays(call, now);
+    }
+
+    /// Sends the CANCEL of each relayed re-INVITE its requester cancelled and
+    /// the other side has answered provisionally (§9.1: not before).
+    fn cancel_relays(&mut self, call: &mut Call, now: Now) {
+        for k in 0..call.relays.len() {
+            let r = &call.relays[k];
+            if !r.cancel_wanted || r.cancel.is_some() || r.client.state() != ClientState::Proceeding {
+                continue;
+            }
+            let (to, cseq, branch) = (r.to, r.out_cseq, r.branch.clone());
+            let cancel = route_to(call, to, Some(cseq)).request("CANCEL", &branch, None, self.local_for(to));
+            call.relays[k].cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));
+        }
     }
 
     /// A response from the A side (to our BYE or a relayed request).
@@ -385,7 +406,7 @@ impl Core {
             Ok(Method::Invite) if call.attempts.get(i).is_some_and(|a| a.branch == top_branch(msg)) => {
                 self.b_invite_response(call, i, msg, now)
             }
-            Ok(Method::Cancel) => {
+            Ok(Method::Cancel) if call.attempts.get(i).is_some_and(|a| a.branch == top_branch(msg)) => {
                 let status = msg.status().unwrap_or(0);
                 if let Some(c) = call.attempts.get_mut(i).and_then(|a| a.cancel.as_mut()) {
                     c.handle_response(status, now.ms, Bytes::new);
@@ -398,6 +419,18 @@ impl Core {
     fn leg_response(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, now: Now) {
         let status = msg.status().unwrap_or(0);
         let branch = top_branch(msg);
+        if msg.cseq().is_ok_and(|c| c.method == Method::Cancel) {
+            // The answer to our CANCEL of a relayed re-INVITE: it shares the
+            // re-INVITE's branch, so the CSeq method tells them apart.
+            let relay = call.relays.iter_mut().find(|r| r.to == side && r.branch == branch);
+            match relay.and_then(|r| r.cancel.as_mut()) {
+                Some(c) => {
+                    c.handle_response(status, now.ms, Bytes::new);
+                }
+                None => self.stats.stray_responses += 1,
+            }
+            return;
+        }
         if let Some((_, _, bye)) = call.byes.iter_mut().find(|(s, b, _)| *s == side && b == branch) {
             bye.handle_response(status, now.ms, Bytes::new);
             return;
@@ -409,6 +442,11 @@ impl Core {
         let to_value = msg.header(HeaderName::To).map_or(&b""[..], |h| h.value);
         let request = r.client.request().clone();
         let event = r.client.handle_response(status, now.ms, || build::ack_for(&request, to_value));
+        if matches!(event, ClientEvent::Provisional(_)) && r.cancel_wanted {
+            // Cancelled already: no ringing back to the requester, the CANCEL goes on.
+            self.cancel_relays(call, now);
+            return;
+        }
         if event == ClientEvent::Nothing && (200..300).contains(&status) {
             // A copy of the 2xx: our ACK again, once the requester's came (§13.2.2.4).
             if let Some((ack, _)) = r.ack.clone() {
@@ -492,6 +530,9 @@ impl Core {
         let mut gone = false;
         for r in &mut call.relays {
             r.server.handle_timeout(now.ms);
+            if let Some(c) = r.cancel.as_mut() {
+                c.handle_timeout(now.ms);
+            }
             let timed_out = r.client.handle_timeout(now.ms) == ClientEvent::Timeout
                 || r.invite_deadline().is_some_and(|t| now.ms >= t);
             // Only while unanswered: after a 487 (its dialog ended) nothing more.

@@ -118,6 +118,11 @@ pub struct Relay {
     pub ack: Option<(Bytes, u64)>,
     /// When it was relayed: a re-INVITE still unanswered 64·T1 later gets 408.
     pub started: u64,
+    /// The requester CANCELled this re-INVITE: the CANCEL goes on once the
+    /// other side has answered provisionally (RFC 3261 §9.1).
+    pub cancel_wanted: bool,
+    /// That CANCEL, its own non-INVITE transaction.
+    pub cancel: Option<ClientTxn>,
 }
 
 impl Relay {
@@ -215,6 +220,7 @@ impl Call {
         for r in &self.relays {
             t = earliest(earliest(t, r.server.poll_timeout()), r.client.poll_timeout());
             t = earliest(t, r.invite_deadline());
+            t = earliest(t, r.cancel.as_ref().and_then(ClientTxn::poll_timeout));
         }
         t
     }
@@ -245,6 +251,9 @@ impl Call {
             while let Some(d) = self.relays[k].client.poll_transmit() {
                 out.push_to(to, (d, forth));
             }
+            while let Some(d) = self.relays[k].cancel.as_mut().and_then(ClientTxn::poll_transmit) {
+                out.push_to(to, (d, forth));
+            }
         }
         for k in 0..self.byes.len() {
             let (side, peer) = (self.byes[k].0, self.peer(self.byes[k].0));
@@ -263,6 +272,7 @@ impl Call {
             r.awaiting_ack
                 || r.server.state() != ServerState::Terminated
                 || r.client.state() != ClientState::Terminated
+                || r.cancel.as_ref().is_some_and(|c| !c.settled())
                 || r.ack.as_ref().is_some_and(|(_, until)| now < *until)
         });
     }

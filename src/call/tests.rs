@@ -1545,6 +1545,77 @@ fn one_reinvite_at_a_time_and_glare_gets_491() {
     bed.take_one(V1, "INVITE ");
 }
 
+/// RFC 3261 §9: a caller CANCELs its re-INVITE. tandem cancels the relayed
+/// one once the vendor has answered provisionally (not before, §9.1), with
+/// its branch, Request-URI, To tag and CSeq number; the vendor's 200 to that
+/// CANCEL is not taken for the re-INVITE's answer and stops its repeats; the
+/// 487 is ACKed hop by hop and relayed; the call stays up. Before, the CANCEL
+/// got its 200 and the re-INVITE ran on at the vendor.
+#[test]
+fn a_cancelled_reinvite_is_cancelled_on_the_other_leg_once_it_rang() {
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "a-rc@x");
+    bed.feed(&a_request("INVITE", "a-rc@x", 11, "z9hG4bKrc1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    let relayed = bed.take_one(V1, "INVITE ");
+    bed.feed(&a_request("CANCEL", "a-rc@x", 11, "z9hG4bKrc1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(bed.take(V1).is_empty(), "no CANCEL before a provisional");
+    bed.feed(&answer(&relayed, 180, "c1", None), V1);
+    let cancel = bed.take_one(V1, "CANCEL ");
+    assert!(bed.take(CUSTOMER).is_empty(), "cancelled: no ringing relayed");
+    let (c, r) = (parsed(&cancel), parsed(&relayed));
+    assert_eq!(c.top_via().unwrap().branch, r.top_via().unwrap().branch);
+    let first_line = |m: &str| m.lines().next().unwrap_or_default().split(' ').nth(1).map(str::to_owned);
+    assert_eq!(first_line(&cancel), first_line(&relayed), "the re-INVITE's Request-URI");
+    assert_eq!((c.call_id().unwrap(), c.to().unwrap().tag), (r.call_id().unwrap(), Some("c1")));
+    assert_eq!((c.cseq().unwrap().seq, c.cseq().unwrap().method), (r.cseq().unwrap().seq, Method::Cancel));
+    bed.feed(&answer(&cancel, 200, "c1", None), V1);
+    assert!(bed.take(CUSTOMER).is_empty(), "the CANCEL's 200 is not the re-INVITE's");
+    bed.advance(5_000);
+    assert!(bed.take(V1).is_empty(), "the CANCEL was answered: no repeats");
+    bed.feed(&answer(&relayed, 487, "c1", None), V1);
+    let ack = bed.take_one(V1, "ACK ");
+    assert_eq!(parsed(&ack).top_via().unwrap().branch, r.top_via().unwrap().branch, "the 487's ACK");
+    bed.take_one(CUSTOMER, "SIP/2.0 487");
+    bed.feed(&a_request("ACK", "a-rc@x", 11, "z9hG4bKrc1", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take(V1).is_empty(), "the ACK of a 487 stays with tandem");
+    bed.feed(&a_request("BYE", "a-rc@x", 12, "z9hG4bKrcb", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.take_one(V1, "BYE ");
+}
+
+/// The same the other way: the vendor cancels its re-INVITE to the caller,
+/// who had answered 100; an unanswered CANCEL is repeated (Timer E).
+#[test]
+fn a_vendors_cancelled_reinvite_is_cancelled_towards_the_caller() {
+    let mut bed = Bed::new("");
+    let (b1, _) = answered(&mut bed, "a-vrc@x");
+    let m = parsed(&b1);
+    let from_vendor = |method: &str| {
+        format!(
+            "{method} sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKvrc\r\nMax-Forwards: 70\r\nFrom: {};tag=c1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 {method}\r\nContent-Length: 0\r\n\r\n",
+            m.header(HeaderName::To).unwrap().value_str().unwrap(),
+            m.header(HeaderName::From).unwrap().value_str().unwrap(),
+            m.call_id().unwrap()
+        )
+    };
+    bed.feed(&from_vendor("INVITE"), V1);
+    let to_caller = bed.take_one(CUSTOMER, "INVITE ");
+    bed.feed(&answer(&to_caller, 100, "at1", None), CUSTOMER);
+    bed.feed(&from_vendor("CANCEL"), V1);
+    bed.take_one(V1, "SIP/2.0 200");
+    let cancel = bed.take_one(CUSTOMER, "CANCEL ");
+    assert_eq!(parsed(&cancel).top_via().unwrap().branch, parsed(&to_caller).top_via().unwrap().branch);
+    bed.advance(600);
+    assert_eq!(bed.take_one(CUSTOMER, "CANCEL "), cancel, "repeated until answered");
+    bed.feed(&answer(&cancel, 200, "at1", None), CUSTOMER);
+    bed.feed(&answer(&to_caller, 487, "at1", None), CUSTOMER);
+    bed.take_one(CUSTOMER, "ACK ");
+    let to_vendor = bed.take_one(V1, "SIP/2.0 487");
+    assert!(to_vendor.contains("CSeq: 7 INVITE"), "{to_vendor}");
+}
+
 #[test]
 fn a_bye_ends_a_pending_reinvite_with_487_and_its_late_2xx_reaches_no_one() {
     // RFC 3261 §15.1.2. Before, the re-INVITE was resent after the BYE and
