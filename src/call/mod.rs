@@ -56,6 +56,8 @@ pub struct Stats {
     pub datagrams: u64,
     /// Datagrams that did not parse or validate.
     pub parse_errors: u64,
+    /// Keep-alives: datagrams of CR, LF, spaces or NULs only, ignored.
+    pub keepalives: u64,
     /// Responses with no transaction (dropped).
     pub stray_responses: u64,
     /// Requests absorbed as retransmissions.
@@ -95,6 +97,7 @@ impl Stats {
     pub fn add(&mut self, o: &Stats) {
         self.datagrams += o.datagrams;
         self.parse_errors += o.parse_errors;
+        self.keepalives += o.keepalives;
         self.stray_responses += o.stray_responses;
         self.retransmissions += o.retransmissions;
         self.calls_offered += o.calls_offered;
@@ -509,6 +512,12 @@ impl Core {
     pub fn handle_unparsable(&mut self, data: &[u8], error: &sip::ParseError, peer: SocketAddr) {
         use sip::ParseError as E;
         self.stats.datagrams += 1;
+        // The "\r\n\r\n" ping of RFC 5626 §3.5.1, which UAs also send over UDP
+        // (some send NULs): silence is the answer, and it is no parse error.
+        if data.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
+            self.stats.keepalives += 1;
+            return;
+        }
         self.stats.parse_errors += 1;
         let framing = matches!(error, E::BadHeader(sip::HeaderName::ContentLength) | E::BodyTooShort);
         let start_line =

@@ -749,6 +749,12 @@ fn refusals() {
     bed.feed("garbage\r\n\r\n", CUSTOMER);
     assert!(bed.take(CUSTOMER).is_empty());
     assert_eq!(bed.core.stats().parse_errors, 2);
+    // Keep-alives (RFC 5626's CRLF ping, NULs, an empty datagram): no answer, no parse error.
+    for keepalive in ["\r\n\r\n", "\r\n", "\0\0\0\0", "", " \t\r\n"] {
+        bed.feed(keepalive, CUSTOMER);
+    }
+    assert!(bed.take(CUSTOMER).is_empty());
+    assert_eq!((bed.core.stats().parse_errors, bed.core.stats().keepalives), (2, 5));
     bed.feed(&invite("a-10@x").replace("Max-Forwards: 70", "Max-Forwards: 0"), CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 483");
     bed.feed(&a_request("BYE", "nope@x", 2, "z9hG4bKb", Some("t")), CUSTOMER);

@@ -269,6 +269,12 @@ fn engine(w: &mut String, m: &Merged, g: &Gauges) {
     );
     counter(
         w,
+        "tandem_keepalives_total",
+        "Keep-alive datagrams (CR, LF, spaces or NULs only), ignored.",
+        s.keepalives,
+    );
+    counter(
+        w,
         "tandem_stray_responses_total",
         "Responses matching no transaction (dropped).",
         s.stray_responses,
