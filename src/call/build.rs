@@ -114,10 +114,22 @@ impl Request<'_> {
 /// Request-URI, top Via (same branch), From, Call-ID and CSeq number, and the
 /// response's To.
 pub fn ack_for(request: &[u8], response_to: &[u8]) -> Bytes {
+    same_transaction(request, "ACK", Some(response_to))
+}
+
+/// The CANCEL of `request` (RFC 3261 §9.1): its Request-URI, top Via (same
+/// branch), From, To, Call-ID and CSeq number, as sent, whatever the dialog's
+/// target or tags became since.
+pub fn cancel_for(request: &[u8]) -> Bytes {
+    same_transaction(request, "CANCEL", None)
+}
+
+/// `method` within `request`'s transaction, hop by hop; `to` replaces its To.
+fn same_transaction(request: &[u8], method: &str, to: Option<&[u8]>) -> Bytes {
     let Ok(req) = crate::sip::parse(request) else { return Bytes::new() };
     let uri = req.request_uri().map_or("", |u| u.raw);
     let mut buf = BytesMut::with_capacity(400);
-    let mut b = Builder::request(&mut buf, "ACK", uri);
+    let mut b = Builder::request(&mut buf, method, uri);
     if let Some(via) = req.header(HeaderName::Via) {
         b = b.relay(via);
     }
@@ -125,12 +137,16 @@ pub fn ack_for(request: &[u8], response_to: &[u8]) -> Bytes {
     if let Some(from) = req.header(HeaderName::From) {
         b = b.relay(from);
     }
-    b = b.header_bytes(b"To", response_to);
+    match (to, req.header(HeaderName::To)) {
+        (Some(to), _) => b = b.header_bytes(b"To", to),
+        (None, Some(to)) => b = b.relay(to),
+        (None, None) => {}
+    }
     if let Some(id) = req.header(HeaderName::CallId) {
         b = b.relay(id);
     }
     let mut seq = itoa::Buffer::new();
-    b.header_parts("CSeq", &[seq.format(req.cseq().map_or(1, |c| c.seq)), " ACK"]).finish();
+    b.header_parts("CSeq", &[seq.format(req.cseq().map_or(1, |c| c.seq)), " ", method]).finish();
     buf.freeze()
 }
 

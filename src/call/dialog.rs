@@ -7,7 +7,7 @@ use super::state::{Call, Phase, Relay, Side};
 use super::{Core, Now};
 use crate::cdr::HangUp;
 use crate::sip::{self, HeaderName, Message, Method};
-use crate::txn::{ClientEvent, ClientState, ClientTxn, Kind, ServerEvent, ServerState, ServerTxn};
+use crate::txn::{ClientEvent, ClientTxn, Kind, ServerEvent, ServerState, ServerTxn};
 use bytes::Bytes;
 use std::net::SocketAddr;
 
@@ -364,34 +364,23 @@ impl Core {
         }
     }
 
-    /// A CANCEL that is not for the call's INVITE: for a request relayed from
-    /// `side` and still pending, 200 (§9.2), and for a re-INVITE a CANCEL of
-    /// our own to the other side, whose 487 comes back as usual (a UPDATE,
-    /// INFO or OPTIONS runs its course: §9 cancels INVITEs only); for
-    /// nothing known, 481.
+    /// A CANCEL that is not for the call's INVITE, for a request relayed from
+    /// `side`: 200 while tandem still knows the request (§9.2; a repeated
+    /// CANCEL after the final answer too). A re-INVITE still pending is then
+    /// CANCELled on the other side, whose 487 comes back as usual; an UPDATE,
+    /// INFO or OPTIONS runs its course (§9 cancels INVITEs only). For nothing
+    /// known, 481.
     fn cancel_relayed(&mut self, call: &mut Call, side: Side, msg: &Message<'_>, peer: SocketAddr, now: Now) {
         let branch = top_branch(msg);
-        let pending = call.relays.iter_mut().find(|r| {
-            r.from == side && in_branch(&r.request, branch) && r.server.state() == ServerState::Proceeding
+        let known = call.relays.iter_mut().find(|r| {
+            r.from == side && in_branch(&r.request, branch) && r.server.state() != ServerState::Terminated
         });
-        let Some(r) = pending else { return self.reply_on(side, msg, peer, 481) };
-        r.cancel_wanted = r.method == "INVITE";
-        self.reply_on(side, msg, peer, 200);
-        self.cancel_relays(call, now);
-    }
-
-    /// Sends the CANCEL of each relayed re-INVITE its requester cancelled and
-    /// the other side has answered provisionally (§9.1: not before).
-    fn cancel_relays(&mut self, call: &mut Call, now: Now) {
-        for k in 0..call.relays.len() {
-            let r = &call.relays[k];
-            if !r.cancel_wanted || r.cancel.is_some() || r.client.state() != ClientState::Proceeding {
-                continue;
-            }
-            let (to, cseq, branch) = (r.to, r.out_cseq, r.branch.clone());
-            let cancel = route_to(call, to, Some(cseq)).request("CANCEL", &branch, None, self.local_for(to));
-            call.relays[k].cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));
+        let Some(r) = known else { return self.reply_on(side, msg, peer, 481) };
+        if r.method == "INVITE" && r.server.state() == ServerState::Proceeding {
+            r.cancel_wanted = true;
+            r.send_cancel(now);
         }
+        self.reply_on(side, msg, peer, 200);
     }
 
     /// A response from the A side (to our BYE or a relayed request).
@@ -424,7 +413,7 @@ impl Core {
             // re-INVITE's branch, so the CSeq method tells them apart.
             let relay = call.relays.iter_mut().find(|r| r.to == side && r.branch == branch);
             match relay.and_then(|r| r.cancel.as_mut()) {
-                Some(c) => {
+                Some((c, _)) => {
                     c.handle_response(status, now.ms, Bytes::new);
                 }
                 None => self.stats.stray_responses += 1,
@@ -444,7 +433,7 @@ impl Core {
         let event = r.client.handle_response(status, now.ms, || build::ack_for(&request, to_value));
         if matches!(event, ClientEvent::Provisional(_)) && r.cancel_wanted {
             // Cancelled already: no ringing back to the requester, the CANCEL goes on.
-            self.cancel_relays(call, now);
+            r.send_cancel(now);
             return;
         }
         if event == ClientEvent::Nothing && (200..300).contains(&status) {
@@ -530,7 +519,7 @@ impl Core {
         let mut gone = false;
         for r in &mut call.relays {
             r.server.handle_timeout(now.ms);
-            if let Some(c) = r.cancel.as_mut() {
+            if let Some((c, _)) = r.cancel.as_mut() {
                 c.handle_timeout(now.ms);
             }
             let timed_out = r.client.handle_timeout(now.ms) == ClientEvent::Timeout
@@ -542,13 +531,12 @@ impl Core {
             {
                 // A re-INVITE the other side only answered 1xx to ends too (Timer
                 // B stops at a 1xx): else it would hold the dialog's next ones.
+                // Cancelled, it counts as cancelled (§9.1) and the dialog stays.
                 r.client.abandon();
-                r.server.respond(
-                    408,
-                    build::response(&req, 408, "Request Timeout", None, None, None),
-                    now.ms,
-                );
-                gone = true;
+                let (status, reason) =
+                    if r.cancel_wanted { (487, "Request Terminated") } else { (408, "Request Timeout") };
+                r.server.respond(status, build::response(&req, status, reason, None, None, None), now.ms);
+                gone |= status == 408;
             }
         }
         if gone {

@@ -1,12 +1,12 @@
 //! The state of one B2BUA call: the A-leg (customer), its B-leg attempts
 //! (vendors), our own BYEs and in-dialog relays.
 
-use super::Outbox;
 use super::build::Local;
+use super::{Now, Outbox};
 use crate::cdr::Cdr;
 use crate::routing::decide::Candidate;
 use crate::routing::snapshot::RoutingSnapshot;
-use crate::txn::{ClientState, ClientTxn, ServerState, ServerTxn, earliest};
+use crate::txn::{ClientState, ClientTxn, Kind, ServerState, ServerTxn, earliest};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -121,16 +121,28 @@ pub struct Relay {
     /// The requester CANCELled this re-INVITE: the CANCEL goes on once the
     /// other side has answered provisionally (RFC 3261 §9.1).
     pub cancel_wanted: bool,
-    /// That CANCEL, its own non-INVITE transaction.
-    pub cancel: Option<ClientTxn>,
+    /// That CANCEL, its own non-INVITE transaction, and when it was sent.
+    pub cancel: Option<(ClientTxn, u64)>,
 }
 
 impl Relay {
+    /// Sends the CANCEL its requester asked for, once the other side has
+    /// answered provisionally (§9.1: not before), a copy of the relayed
+    /// re-INVITE's transaction fields.
+    pub fn send_cancel(&mut self, now: Now) {
+        if self.cancel.is_none() && self.client.state() == ClientState::Proceeding {
+            let cancel = super::build::cancel_for(self.client.request());
+            self.cancel = Some((ClientTxn::new(Kind::NonInvite, cancel, now.ms), now.ms));
+        }
+    }
+
     /// When a relayed re-INVITE still unanswered gets 408: Timer B stops at
-    /// a 1xx and relays have no Timer C. None once answered, or for others.
+    /// a 1xx and relays have no Timer C. Once CANCELled, 64·T1 after the
+    /// CANCEL (§9.1), and it gets 487 then. None once answered, or for others.
     pub fn invite_deadline(&self) -> Option<u64> {
+        let from = self.cancel.as_ref().map_or(self.started, |(_, sent)| *sent);
         (self.method == "INVITE" && self.server.state() == ServerState::Proceeding)
-            .then_some(self.started + crate::txn::TIMEOUT_64T1)
+            .then_some(from + crate::txn::TIMEOUT_64T1)
     }
 }
 
@@ -220,7 +232,7 @@ impl Call {
         for r in &self.relays {
             t = earliest(earliest(t, r.server.poll_timeout()), r.client.poll_timeout());
             t = earliest(t, r.invite_deadline());
-            t = earliest(t, r.cancel.as_ref().and_then(ClientTxn::poll_timeout));
+            t = earliest(t, r.cancel.as_ref().and_then(|(c, _)| c.poll_timeout()));
         }
         t
     }
@@ -251,7 +263,7 @@ impl Call {
             while let Some(d) = self.relays[k].client.poll_transmit() {
                 out.push_to(to, (d, forth));
             }
-            while let Some(d) = self.relays[k].cancel.as_mut().and_then(ClientTxn::poll_transmit) {
+            while let Some(d) = self.relays[k].cancel.as_mut().and_then(|(c, _)| c.poll_transmit()) {
                 out.push_to(to, (d, forth));
             }
         }
@@ -272,7 +284,7 @@ impl Call {
             r.awaiting_ack
                 || r.server.state() != ServerState::Terminated
                 || r.client.state() != ClientState::Terminated
-                || r.cancel.as_ref().is_some_and(|c| !c.settled())
+                || r.cancel.as_ref().is_some_and(|(c, _)| !c.settled())
                 || r.ack.as_ref().is_some_and(|(_, until)| now < *until)
         });
     }

@@ -1584,8 +1584,11 @@ fn a_cancelled_reinvite_is_cancelled_on_the_other_leg_once_it_rang() {
     let ack = bed.take_one(V1, "ACK ");
     assert_eq!(parsed(&ack).top_via().unwrap().branch, r.top_via().unwrap().branch, "the 487's ACK");
     bed.take_one(CUSTOMER, "SIP/2.0 487");
+    // Our 200 to its CANCEL was lost: the CANCEL again gets 200 (§9.2), not 481, and no second CANCEL.
+    bed.feed(&a_request("CANCEL", "a-rc@x", 11, "z9hG4bKrc1", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take_one(CUSTOMER, "SIP/2.0 200").contains("CSeq: 11 CANCEL"));
     bed.feed(&a_request("ACK", "a-rc@x", 11, "z9hG4bKrc1", Some(&our_tag)), CUSTOMER);
-    assert!(bed.take(V1).is_empty(), "the ACK of a 487 stays with tandem");
+    assert!(bed.take(V1).is_empty(), "the ACK of a 487 stays with tandem, no second CANCEL");
     bed.feed(&a_request("BYE", "a-rc@x", 12, "z9hG4bKrcb", Some(&our_tag)), CUSTOMER);
     bed.take_one(CUSTOMER, "SIP/2.0 200");
     bed.take_one(V1, "BYE ");
@@ -1616,10 +1619,41 @@ fn a_vendors_cancelled_reinvite_is_cancelled_towards_the_caller() {
     bed.advance(600);
     assert_eq!(bed.take_one(CUSTOMER, "CANCEL "), cancel, "repeated until answered");
     bed.feed(&answer(&cancel, 200, "at1", None), CUSTOMER);
+    assert!(bed.take(V1).is_empty(), "the caller's 200 to our CANCEL stays with tandem");
     bed.feed(&answer(&to_caller, 487, "at1", None), CUSTOMER);
     bed.take_one(CUSTOMER, "ACK ");
-    let to_vendor = bed.take_one(V1, "SIP/2.0 487");
-    assert!(to_vendor.contains("CSeq: 7 INVITE"), "{to_vendor}");
+    let to_vendor = bed.take(V1);
+    assert!(to_vendor.len() == 1 && to_vendor[0].starts_with("SIP/2.0 487"), "{to_vendor:#?}");
+    assert!(to_vendor[0].contains("CSeq: 7 INVITE"), "{to_vendor:#?}");
+}
+
+/// A cancelled re-INVITE the other side never answers finally counts as
+/// cancelled 64·T1 after the CANCEL (§9.1): 487 to its requester, and the
+/// call stays up (an unanswered one that was not cancelled gets 408 and
+/// ends the call: `an_in_dialog_request_answered_481_or_never_ends_the_call`).
+#[test]
+fn a_cancelled_reinvite_never_answered_gets_487_and_the_call_stays() {
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "a-rt@x");
+    bed.feed(&a_request("INVITE", "a-rt@x", 11, "z9hG4bKrt1", Some(&our_tag)), CUSTOMER);
+    let relayed = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&relayed, 183, "c1", None), V1);
+    bed.take_one(CUSTOMER, "SIP/2.0 183");
+    bed.advance(20_000);
+    bed.feed(&a_request("CANCEL", "a-rt@x", 11, "z9hG4bKrt1", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    let cancel = bed.take_one(V1, "CANCEL ");
+    bed.feed(&answer(&cancel, 200, "c1", None), V1);
+    bed.advance(31_000);
+    assert!(bed.take(CUSTOMER).is_empty(), "64·T1 counts from the CANCEL, not from the re-INVITE");
+    bed.advance(2_000);
+    let to_a = bed.take(CUSTOMER);
+    assert!(!to_a.is_empty() && to_a.iter().all(|m| m.starts_with("SIP/2.0 487")), "{to_a:#?}");
+    bed.feed(&a_request("ACK", "a-rt@x", 11, "z9hG4bKrt1", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take(V1).iter().all(|m| !m.starts_with("BYE ")), "the call stays up");
+    bed.feed(&a_request("BYE", "a-rt@x", 12, "z9hG4bKrtb", Some(&our_tag)), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.take_one(V1, "BYE ");
 }
 
 #[test]
