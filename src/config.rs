@@ -340,6 +340,15 @@ pub enum AddrMatch {
 }
 
 impl AddrMatch {
+    /// The same entry with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, how a
+    /// dual-stack socket shows an IPv4 peer) written as the IPv4 address.
+    pub fn canonical(self) -> AddrMatch {
+        match self {
+            AddrMatch::Ip(ip) => AddrMatch::Ip(ip.to_canonical()),
+            AddrMatch::IpPort(sa) => AddrMatch::IpPort(SocketAddr::new(sa.ip().to_canonical(), sa.port())),
+        }
+    }
+
     /// `true` when `peer` matches.
     pub fn matches(&self, peer: SocketAddr) -> bool {
         match self {

@@ -192,7 +192,7 @@ impl<'a> Checker<'a> {
         let mut owner = HashMap::new();
         for g in &cfg.mapping_gateways {
             for a in &g.addresses {
-                if let Some(first) = owner.insert(*a, g.name.get_ref().clone())
+                if let Some(first) = owner.insert(a.canonical(), g.name.get_ref().clone())
                     && &first != g.name.get_ref()
                 {
                     self.error(&g.name, format!("address {a} is also claimed by \"{first}\""));

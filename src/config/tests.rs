@@ -115,6 +115,11 @@ fn cross_checks_list_every_error() {
     assert!(e[1].message.contains("duplicate routing gateway name \"vendor-x\""));
     assert_eq!(e[1].key, "routing_gateway[1].name");
     assert!(e[2].message.contains("192.0.2.10 is also claimed by \"customer-a\""));
+    // The same address written IPv4-mapped is the same address.
+    let mapped = FULL.to_owned()
+        + "\n[[mapping_gateway]]\nname = \"b\"\naddresses = [\"::ffff:192.0.2.10\"]\nrate_deck = \"b.csv\"\n";
+    let e = errs(&mapped);
+    assert!(e.len() == 1 && e[0].message.contains("is also claimed by \"customer-a\""), "{e:?}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use super::deck::Tariff;
 use super::money::Rate;
 use super::snapshot::RoutingSnapshot;
-use crate::config::{AddrMatch, RoutingGateway, Sort};
+use crate::config::{RoutingGateway, Sort};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -164,15 +164,7 @@ pub enum Outcome {
 /// Decides where a call goes.
 pub fn decide(snap: &RoutingSnapshot, req: &Request<'_>, live: &Live<'_>) -> Outcome {
     let cfg = &snap.config;
-    // The most specific entry wins: an `ip:port` over another customer's bare IP.
-    let exact = AddrMatch::IpPort(req.source);
-    let by_address = || {
-        let gateways = &cfg.mapping_gateways;
-        gateways
-            .iter()
-            .position(|c| c.addresses.contains(&exact))
-            .or_else(|| gateways.iter().position(|c| c.addresses.iter().any(|a| a.matches(req.source))))
-    };
+    let by_address = || snap.sources.customer(req.source);
     let by_binding = || {
         let user = req.registered?;
         cfg.mapping_gateways.iter().position(|c| c.user.as_ref().is_some_and(|u| u.get_ref() == user))

@@ -3,11 +3,12 @@
 //! and never see a mix of old and new.
 
 use super::deck::{Deck, DeckError};
-use crate::config::{self, Config, ConfigError, LrnKind};
+use crate::config::{self, AddrMatch, Config, ConfigError, LrnKind};
 use crate::lrn::file::LrnFile;
 use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -47,6 +48,40 @@ pub struct RoutingSnapshot {
     pub occupancy: Occupancy,
     /// `file` LRN sources by name, loaded (and reloaded) with the decks.
     pub lrn_files: HashMap<String, Arc<LrnFile>>,
+    /// Which customer each source address belongs to.
+    pub sources: Sources,
+}
+
+/// The customers' `addresses`, indexed: one hash lookup per INVITE whatever
+/// the number of customers. An `ip:port` entry wins over a bare IP (the most
+/// specific entry); IPv4-mapped IPv6 addresses (a dual-stack listener's view
+/// of IPv4 peers) count as the IPv4 address they carry.
+#[derive(Debug, Default)]
+pub struct Sources {
+    exact: HashMap<SocketAddr, usize>,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+impl Sources {
+    fn index(config: &Config) -> Self {
+        let mut s = Sources::default();
+        // The first customer in the file keeps an entry (the check refuses a shared one).
+        for (i, c) in config.mapping_gateways.iter().enumerate() {
+            for a in &c.addresses {
+                match a.canonical() {
+                    AddrMatch::IpPort(sa) => s.exact.entry(sa).or_insert(i),
+                    AddrMatch::Ip(ip) => s.by_ip.entry(ip).or_insert(i),
+                };
+            }
+        }
+        s
+    }
+
+    /// The customer `source` belongs to by its `addresses`.
+    pub fn customer(&self, source: SocketAddr) -> Option<usize> {
+        let source = SocketAddr::new(source.ip().to_canonical(), source.port());
+        self.exact.get(&source).or_else(|| self.by_ip.get(&source.ip())).copied()
+    }
 }
 
 /// Current calls per customer and per vendor gateway. Touched once per call
@@ -127,7 +162,8 @@ impl RoutingSnapshot {
             return Err(locate_missing(&config, src, errors));
         }
         let occupancy = Occupancy::fresh(&config);
-        Ok(RoutingSnapshot { config, decks, customer_deck, gateway_deck, occupancy, lrn_files })
+        let sources = Sources::index(&config);
+        Ok(RoutingSnapshot { config, decks, customer_deck, gateway_deck, occupancy, lrn_files, sources })
     }
 
     /// Takes over the live counters of `old` for customers and gateways that

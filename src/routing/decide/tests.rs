@@ -109,6 +109,18 @@ fn the_most_specific_address_picks_the_customer() {
     }
 }
 
+/// A dual-stack listener sees an IPv4 peer as `::ffff:a.b.c.d`: still the
+/// customer that lists `a.b.c.d`. A plain IPv6 peer is not.
+#[test]
+fn an_ipv4_mapped_source_is_its_ipv4_address() {
+    let snap = three_vendors("");
+    let mut r = req("12125551212");
+    r.source = "[::ffff:192.0.2.10]:5060".parse().unwrap();
+    assert!(matches!(decide(&snap, &r, &Live::default()), Outcome::Route(_)));
+    r.source = "[2001:db8::10]:5060".parse().unwrap();
+    assert_eq!(decide(&snap, &r, &Live::default()), Outcome::Forbidden);
+}
+
 #[test]
 fn priority_then_rate_and_lowest_rate_then_priority() {
     let snap = three_vendors("");

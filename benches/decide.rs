@@ -1,0 +1,63 @@
+//! One routing decision (`routing::decide`) on a carrier-sized configuration:
+//! 5,000 customers with two source entries each (a bare IP and an `ip:port`)
+//! and 20 vendors on one deck. The customer is found by source address for
+//! every INVITE, so that lookup must not grow with the customer count.
+
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use tandem::routing::decide::{Live, Request, decide};
+use tandem::routing::snapshot::RoutingSnapshot;
+
+const CUSTOMERS: u32 = 5_000;
+const VENDORS: u32 = 20;
+
+fn customer_ip(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0000 + i) // 10.0.0.0 + i
+}
+
+fn snapshot() -> RoutingSnapshot {
+    let dir = std::env::temp_dir().join(format!("tandem-bench-decide-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("d.csv"), "prefix,rate,initial,increment\n1,0.02,6,6\n1212,0.01,6,6\n")
+        .expect("deck");
+    let mut cfg = String::new();
+    for i in 0..CUSTOMERS {
+        let ip = customer_ip(i);
+        let port_ip = customer_ip(CUSTOMERS + i);
+        let _ = write!(
+            cfg,
+            "[[mapping_gateway]]\nname = \"c{i}\"\naddresses = [\"{ip}\", \"{port_ip}:5060\"]\nrate_deck = \"d.csv\"\n\n"
+        );
+    }
+    for i in 0..VENDORS {
+        let _ = write!(
+            cfg,
+            "[[routing_gateway]]\nname = \"v{i}\"\naddress = \"198.51.100.{}:5060\"\nrate_deck = \"d.csv\"\npriority = {}\nlowest_profit = -1.0\n\n",
+            i + 1,
+            i % 3
+        );
+    }
+    std::fs::write(dir.join("t.toml"), cfg).expect("config");
+    let snap = RoutingSnapshot::load(&dir.join("t.toml")).expect("config loads");
+    let _ = std::fs::remove_dir_all(&dir);
+    snap
+}
+
+fn bench(c: &mut Criterion) {
+    let snap = snapshot();
+    let mut g = c.benchmark_group("decide");
+    let cases = [
+        ("first_customer_ip", SocketAddr::from((customer_ip(0), 5060))),
+        ("last_customer_ip", SocketAddr::from((customer_ip(CUSTOMERS - 1), 5060))),
+        ("last_customer_ip_port", SocketAddr::from((customer_ip(2 * CUSTOMERS - 1), 5060))),
+    ];
+    for (name, source) in cases {
+        let req = Request { source, number: "12125551212", lrn: None, now: 0, registered: None };
+        g.bench_function(name, |b| b.iter(|| decide(black_box(&snap), black_box(&req), &Live::default())));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
