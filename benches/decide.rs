@@ -1,7 +1,8 @@
 //! One routing decision (`routing::decide`) on a carrier-sized configuration:
 //! 5,000 customers with two source entries each (a bare IP and an `ip:port`)
 //! and 20 vendors on one deck. The customer is found by source address for
-//! every INVITE, so that lookup must not grow with the customer count.
+//! every INVITE, so that lookup must not grow with the customer count. Also
+//! loading that configuration, as a start or a SIGHUP reload does.
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use std::fmt::Write as _;
@@ -16,7 +17,8 @@ fn customer_ip(i: u32) -> Ipv4Addr {
     Ipv4Addr::from(0x0a00_0000 + i) // 10.0.0.0 + i
 }
 
-fn snapshot() -> RoutingSnapshot {
+/// Writes the configuration and its deck; returns the config file's path.
+fn write_config() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tandem-bench-decide-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join("d.csv"), "prefix,rate,initial,increment\n1,0.02,6,6\n1212,0.01,6,6\n")
@@ -39,14 +41,17 @@ fn snapshot() -> RoutingSnapshot {
         );
     }
     std::fs::write(dir.join("t.toml"), cfg).expect("config");
-    let snap = RoutingSnapshot::load(&dir.join("t.toml")).expect("config loads");
-    let _ = std::fs::remove_dir_all(&dir);
-    snap
+    dir.join("t.toml")
 }
 
 fn bench(c: &mut Criterion) {
-    let snap = snapshot();
+    let path = write_config();
+    let snap = RoutingSnapshot::load(&path).expect("config loads");
     let mut g = c.benchmark_group("decide");
+    // What a start or a SIGHUP reload costs: parse, check, load the deck, index.
+    g.sample_size(10);
+    g.bench_function("load_5000_customers", |b| b.iter(|| RoutingSnapshot::load(black_box(&path))));
+    g.sample_size(100);
     let cases = [
         ("first_customer_ip", SocketAddr::from((customer_ip(0), 5060))),
         ("last_customer_ip", SocketAddr::from((customer_ip(CUSTOMERS - 1), 5060))),
@@ -57,6 +62,9 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| decide(black_box(&snap), black_box(&req), &Live::default())));
     }
     g.finish();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 criterion_group!(benches, bench);

@@ -56,17 +56,34 @@ fn array_header(line: &str) -> Option<&str> {
     line.trim().strip_prefix("[[").and_then(|r| r.split("]]").next()).map(str::trim)
 }
 
+/// Line numbers by offset, from one pass over the text: the checks name the
+/// first line of every name and user, so a file of 10,000 customers must not
+/// be counted from its start 10,000 times.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(src: &str) -> Self {
+        Lines(memchr::memchr_iter(b'\n', src.as_bytes()).collect())
+    }
+
+    /// The 1-based line of `offset`.
+    fn of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
+}
+
 /// Cross-key checks over a parsed configuration.
 pub struct Checker<'a> {
     src: &'a str,
     file: &'a Path,
+    lines: Lines,
     errors: Vec<ConfigError>,
 }
 
 impl<'a> Checker<'a> {
     /// A checker for `src`, read from `file`.
     pub fn new(src: &'a str, file: &'a Path) -> Self {
-        Checker { src, file, errors: Vec::new() }
+        Checker { src, file, lines: Lines::new(src), errors: Vec::new() }
     }
 
     fn error<T>(&mut self, at: &Spanned<T>, message: String) {
@@ -100,8 +117,7 @@ impl<'a> Checker<'a> {
                     format!("duplicate {what} name \"{}\" (first on line {first})", name.get_ref()),
                 );
             } else {
-                let line = at(self.src, name.span().start).0;
-                seen.insert(name.get_ref(), line);
+                seen.insert(name.get_ref(), self.lines.of(name.span().start));
             }
         }
     }
@@ -145,8 +161,7 @@ impl<'a> Checker<'a> {
                     self.error(u, "`user` must not be empty".into())
                 }
                 (Some(u), Some(_)) => {
-                    let line = at(self.src, u.span().start).0;
-                    if let Some(first) = users.insert(u.get_ref(), line) {
+                    if let Some(first) = users.insert(u.get_ref(), self.lines.of(u.span().start)) {
                         self.error(u, format!("user \"{}\" is also used on line {first}", u.get_ref()));
                     }
                 }
@@ -197,6 +212,21 @@ impl<'a> Checker<'a> {
                 {
                     self.error(&g.name, format!("address {a} is also claimed by \"{first}\""));
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_from_the_index_are_the_lines_counted() {
+        for src in ["", "a", "a\n", "\n\nb\nc", "x = 1\n[[t]]\ny = 2\n\n", "é\nü\n"] {
+            let lines = Lines::new(src);
+            for offset in (0..=src.len()).filter(|&o| src.is_char_boundary(o)) {
+                assert_eq!(lines.of(offset), at(src, offset).0, "{src:?} at {offset}");
             }
         }
     }

@@ -268,9 +268,13 @@ fn locate_missing(config: &Config, src: &str, errors: Vec<DeckError>) -> Vec<Loa
         .map(|g| &g.rate_deck)
         .chain(config.routing_gateways.iter().map(|g| &g.rate_deck))
         .chain(config.lrn.source.iter().filter_map(|s| s.path.as_ref()));
+    // Only the decks in error are located: locating reads the text before the line.
     let mut lines: HashMap<PathBuf, (usize, String)> = HashMap::new();
     for d in named {
-        lines.entry(config.resolve(d.get_ref())).or_insert_with(|| config::locate_at(src, d.span().start));
+        let path = config.resolve(d.get_ref());
+        if !lines.contains_key(&path) && errors.iter().any(|e| e.file == path) {
+            lines.insert(path, config::locate_at(src, d.span().start));
+        }
     }
     errors
         .into_iter()
