@@ -207,12 +207,12 @@ impl Core {
             occupy(counter);
             let (peer, name) = (gw.address, gw.name.get_ref().clone());
             let call_id = self.ids.call_id(&self.local.host);
-            let plain = build::sip_uri(&cand.b_number, peer);
+            let b_number = crate::routing::decide::b_number(gw, &call.cdr.routed);
+            let plain = build::sip_uri(&b_number, peer);
             let uri = match (&gw.lrn, gw.lrn_uri_params) {
-                (Some(_), true) => call
-                    .lrn
-                    .uri_user(&cand.b_number)
-                    .map_or_else(|| plain.clone(), |u| build::sip_uri(&u, peer)),
+                (Some(_), true) => {
+                    call.lrn.uri_user(&b_number).map_or_else(|| plain.clone(), |u| build::sip_uri(&u, peer))
+                }
                 _ => plain.clone(),
             };
             let from = Call::b_from(&self.local, &call.a.caller, &self.ids.tag());

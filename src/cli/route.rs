@@ -235,7 +235,7 @@ fn explain_outcome(snap: &RoutingSnapshot, outcome: Outcome) -> (Explained, u8) 
 }
 
 fn rate_json(p: &Priced) -> RateJson {
-    RateJson { prefix: p.prefix.clone(), rate: p.tariff.rate.to_f64() }
+    RateJson { prefix: p.prefix.to_string(), rate: p.tariff.rate.to_f64() }
 }
 
 fn explain(snap: &RoutingSnapshot, d: Decision, error: Option<&str>) -> Explained {
@@ -251,7 +251,7 @@ fn explain(snap: &RoutingSnapshot, d: Decision, error: Option<&str>) -> Explaine
             .iter()
             .map(|c| CandidateJson {
                 gateway: gw(c.gateway),
-                prefix: c.vendor_rate.as_ref().map(|p| p.prefix.clone()),
+                prefix: c.vendor_rate.as_ref().map(|p| p.prefix.to_string()),
                 rate: c.vendor_rate.as_ref().map(|p| p.tariff.rate.to_f64()),
                 profit: c.profit.map(Rate::to_f64),
                 priority: c.priority,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// Errors listed per deck before giving up (a broken 1 M-row file should not print 1 M lines).
 const MAX_ERRORS: usize = 50;
 /// Longest prefix accepted.
-const MAX_PREFIX: usize = 32;
+pub const MAX_PREFIX: usize = 32;
 
 /// A located deck problem.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -50,6 +50,8 @@ pub struct RoutingSnapshot {
     pub lrn_files: HashMap<String, Arc<LrnFile>>,
     /// Which customer each source address belongs to.
     pub sources: Sources,
+    /// Each routing gateway's place in name order: the routing order's tie-break.
+    pub gateway_name_rank: Vec<u32>,
 }
 
 /// The customers' `addresses`, indexed: one hash lookup per INVITE whatever
@@ -163,7 +165,17 @@ impl RoutingSnapshot {
         }
         let occupancy = Occupancy::fresh(&config);
         let sources = Sources::index(&config);
-        Ok(RoutingSnapshot { config, decks, customer_deck, gateway_deck, occupancy, lrn_files, sources })
+        let gateway_name_rank = name_rank(&config);
+        Ok(RoutingSnapshot {
+            config,
+            decks,
+            customer_deck,
+            gateway_deck,
+            occupancy,
+            lrn_files,
+            sources,
+            gateway_name_rank,
+        })
     }
 
     /// Takes over the live counters of `old` for customers and gateways that
@@ -258,6 +270,17 @@ fn panicked(part: &[PathBuf]) -> Vec<Result<Deck, Vec<DeckError>>> {
     let err =
         |p: &PathBuf| DeckError { file: p.clone(), line: 0, field: "", message: "loader failed".into() };
     part.iter().map(|p| Err(vec![err(p)])).collect()
+}
+
+fn name_rank(config: &Config) -> Vec<u32> {
+    let gws = &config.routing_gateways;
+    let mut by_name: Vec<usize> = (0..gws.len()).collect();
+    by_name.sort_by(|&a, &b| gws[a].name.get_ref().cmp(gws[b].name.get_ref()));
+    let mut rank = vec![0; gws.len()];
+    for (r, &i) in by_name.iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    rank
 }
 
 /// An unreadable deck is reported at the config line that names it.

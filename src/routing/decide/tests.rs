@@ -203,7 +203,7 @@ fn dial_plan_and_tech_prefix() {
     let snap = snapshot(&cfg, &[("cust.csv", "44,0.02,6,6\n"), ("v.csv", "44,0.01,6,6\n")]);
     let Outcome::Route(d) = decide(&snap, &req("01144207946"), &Live::default()) else { panic!() };
     assert_eq!(d.number, "44207946");
-    assert_eq!(d.candidates[0].b_number, "7788#44207946");
+    assert_eq!(b_number(&snap.config.routing_gateways[d.candidates[0].gateway], &d.number), "7788#44207946");
     assert_eq!(d.customer_rate.as_ref().map(|p| p.prefix.as_str()), Some("44"));
     assert!(matches!(decide(&snap, &req("+44-20-79"), &Live::default()), Outcome::Route(_)));
     assert_eq!(decide(&snap, &req("12ab"), &Live::default()), Outcome::BadNumber { customer: 0 });
