@@ -391,6 +391,25 @@ fn failover_on_503_then_answer() {
     assert_eq!(bed.core.stats().calls_answered, 1);
 }
 
+/// A vendor's redirect or digest challenge (tandem follows neither) fails
+/// over like a 5xx, and the caller never gets it: the last one becomes 503.
+#[test]
+fn a_vendors_redirect_or_challenge_fails_over_and_never_reaches_the_caller() {
+    for status in [302, 407, 401] {
+        let mut bed = Bed::new("");
+        ring_and_fail(&mut bed, status);
+        assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with(&format!("SIP/2.0 {status}"))));
+        let b2 = bed.take_one(V2, "INVITE ");
+        bed.feed(&answer(&b2, status, "v2t", None), V2);
+        bed.take_one(V2, "ACK ");
+        let last = bed.take_one(CUSTOMER, "SIP/2.0 ");
+        assert!(last.starts_with("SIP/2.0 503 "), "{status}: {last}");
+        assert!(!last.contains("Contact:") && !last.contains("Authenticate"), "{last}");
+        assert_eq!(bed.cdrs()[0].final_code, 503);
+        assert_eq!(bed.core.stats().failovers, 1, "{status}");
+    }
+}
+
 #[test]
 fn busy_stops_the_hunt_and_is_relayed() {
     let mut bed = Bed::new("");
