@@ -87,6 +87,8 @@ pub struct Request<'a> {
     pub max_forwards: u8,
     /// Content-Type and body, if any.
     pub body: Option<(&'a str, &'a [u8])>,
+    /// An `Authorization` or `Proxy-Authorization` header: name and value.
+    pub credentials: Option<(&'a str, &'a str)>,
 }
 
 impl Request<'_> {
@@ -102,6 +104,10 @@ impl Request<'_> {
             .header("Call-ID", self.call_id)
             .header_parts("CSeq", &[cseq.format(self.cseq), " ", self.method]);
         let b = if matches!(self.method, "ACK" | "CANCEL" | "BYE") { b } else { local.put_contact(b) };
+        let b = match self.credentials {
+            Some((name, value)) => b.header(name, value),
+            None => b,
+        };
         match self.body {
             Some((ctype, body)) if !body.is_empty() => b.header("Content-Type", ctype).body(body),
             _ => b.finish(),

@@ -238,10 +238,11 @@ impl Core {
         self.ack_2xx(call, i, answer.as_deref().map(|a| ("application/sdp", a)));
     }
 
-    /// Sends attempt `i` the ACK of its 2xx (CSeq 1, the B-leg INVITE's)
-    /// with `body`, and keeps it for copies of that 2xx.
+    /// Sends attempt `i` the ACK of its 2xx (the B-leg INVITE's CSeq) with
+    /// `body`, and keeps it for copies of that 2xx.
     pub(super) fn ack_2xx(&mut self, call: &mut Call, i: usize, body: Option<(&str, &[u8])>) {
-        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(1), body);
+        let cseq = call.attempts[i].invite_cseq;
+        let ack = self.request_to(call, Side::B(i as u16), "ACK", Some(cseq), body);
         let att = &mut call.attempts[i];
         self.outbox.push_to(Side::B(i as u16), (ack.clone(), att.peer));
         att.ack = Some(ack);
@@ -268,8 +269,8 @@ impl Core {
         let route = |cseq| Route { uri, from: &att.from, to, call_id: &att.call_id, cseq };
         let (ack_branch, bye_branch) = (self.ids.branch(), self.ids.branch());
         let local = self.local_for(side);
-        let ack = route(1).request("ACK", &ack_branch, None, local);
-        let bye = route(2).request("BYE", &bye_branch, None, local);
+        let ack = route(att.invite_cseq).request("ACK", &ack_branch, None, local);
+        let bye = route(att.invite_cseq + 1).request("BYE", &bye_branch, None, local);
         self.outbox.push_to(side, (ack.clone(), att.peer));
         att.forks.push((tag.to_owned(), ack));
         call.byes.push((side, bye_branch, ClientTxn::new(Kind::NonInvite, bye, now.ms)));
@@ -679,6 +680,7 @@ impl Route<'_> {
             cseq: self.cseq,
             max_forwards: 70,
             body,
+            credentials: None,
         }
         .build(local)
     }

@@ -6,6 +6,7 @@ use super::lrn::{Lookup, LrnInfo};
 use super::state::{ALeg, Attempt, Call, Phase, Side};
 use super::{Core, Now};
 use crate::cdr::{Cdr, HangUp};
+use crate::register::digest::{self, Challenge};
 use crate::routing::decide::{Decision, Live, Outcome, decide};
 use crate::routing::snapshot::{Occupancy, RoutingSnapshot, occupy, release};
 use crate::sip::{self, HeaderName, Message, Scheme};
@@ -229,6 +230,7 @@ impl Core {
                 cseq: 1,
                 max_forwards: call.max_forwards,
                 body,
+                credentials: None,
             }
             .build(&self.local_b);
             let index = call.attempts.len() as u16;
@@ -242,6 +244,8 @@ impl Core {
                 from,
                 to,
                 branch,
+                invite_cseq: 1,
+                challenges: 0,
                 next_cseq: 2,
                 txn: ClientTxn::new(Kind::Invite, invite, now.ms),
                 cancel: None,
@@ -280,6 +284,11 @@ impl Core {
         if (200..300).contains(&status) {
             return self.b_answer(call, i, msg, now);
         }
+        let challenged = matches!(event, ClientEvent::Final(401 | 407)) && current && !att.cancel_wanted;
+        if challenged && self.authenticate(call, i, msg, now) {
+            return; // the same attempt goes on, with credentials
+        }
+        let att = &mut call.attempts[i];
         match event {
             ClientEvent::Provisional(s) => {
                 att.provisional = true;
@@ -305,6 +314,57 @@ impl Core {
             }
             _ => self.stats.retransmissions += 1,
         }
+    }
+
+    /// Answers a vendor's digest challenge to our INVITE (RFC 3261 §22.2)
+    /// with the gateway's `[routing_gateway.register]` credentials: the INVITE
+    /// again, same Call-ID, From tag, To and body, the next CSeq, a new branch,
+    /// and `Authorization` (401) or `Proxy-Authorization` (407). Once per
+    /// attempt, unless the new challenge says `stale=true`: a second one means
+    /// the credentials were refused. `false` when it cannot be answered.
+    fn authenticate(&mut self, call: &mut Call, i: usize, msg: &Message<'_>, now: Now) -> bool {
+        let proxy = msg.status() == Some(407);
+        let name = if proxy { HeaderName::ProxyAuthenticate } else { HeaderName::WwwAuthenticate };
+        let Some(ch) = msg.auths(name).flatten().find_map(|a| Challenge::parse(&a).ok()) else {
+            return false;
+        };
+        let att = &call.attempts[i];
+        let Some(reg) = &call.snap.config.routing_gateways[att.gateway].register else { return false };
+        if att.challenges > 0 && !ch.stale || att.challenges >= 3 {
+            return false;
+        }
+        let cseq = att.invite_cseq + 1;
+        let req =
+            digest::Request { method: "INVITE", uri: &att.uri, user: &reg.user, password: &reg.password };
+        let cnonce = self.ids.branch();
+        let value = digest::credentials(&ch, &req, 1, &cnonce);
+        let header = if proxy { "Proxy-Authorization" } else { "Authorization" };
+        let branch = self.ids.branch();
+        let body = call.a.body.as_ref().map(|(t, b)| (t.as_str(), &b[..]));
+        let invite = Request {
+            method: "INVITE",
+            uri: &att.uri,
+            branch: &branch,
+            from: &att.from,
+            to: &att.to,
+            call_id: &att.call_id,
+            cseq,
+            max_forwards: call.max_forwards,
+            body,
+            credentials: Some((header, &value)),
+        }
+        .build(&self.local_b);
+        let att = &mut call.attempts[i];
+        // The old transaction's ACK of the challenge leaves before it is replaced.
+        while let Some(d) = att.txn.poll_transmit() {
+            self.outbox.push_to(Side::B(i as u16), (d, att.peer));
+        }
+        (att.branch, att.invite_cseq, att.next_cseq) = (branch, cseq, cseq + 1);
+        att.challenges += 1;
+        att.provisional = false;
+        att.txn = ClientTxn::new(Kind::Invite, invite, now.ms);
+        call.invite_deadline = Some(now.ms + u64::from(call.snap.config.sip.invite_timeout) * 1000);
+        true
     }
 
     /// A 2xx from a vendor: the answer, a retransmission, or a late answer to hang up.
@@ -512,9 +572,10 @@ pub(super) fn send_cancel(att: &mut Attempt, local: &build::Local, now: Now) {
         from: &att.from,
         to: &att.to,
         call_id: &att.call_id,
-        cseq: 1,
+        cseq: att.invite_cseq,
         max_forwards: 70,
         body: None,
+        credentials: None,
     }
     .build(local);
     att.cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));

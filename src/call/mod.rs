@@ -706,6 +706,7 @@ impl Core {
                 cseq,
                 max_forwards: 70,
                 body: None,
+                credentials: None,
             };
             // Our Call-ID, so our INVITE went to a vendor.
             self.outbox.push_to(Side::B(0), (req.build(&self.local_b), peer));

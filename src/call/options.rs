@@ -154,6 +154,7 @@ impl Core {
                 cseq: check.cseq,
                 max_forwards: 70,
                 body: None,
+                credentials: None,
             }
             .build(&self.local);
             let mut txn = ClientTxn::new(Kind::NonInvite, request, now.ms);

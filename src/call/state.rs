@@ -76,6 +76,10 @@ pub struct Attempt {
     pub to: String,
     pub target: String,
     pub branch: String,
+    /// The CSeq of its INVITE: 1, or higher once a digest challenge was answered.
+    pub invite_cseq: u32,
+    /// Digest challenges answered for this attempt.
+    pub challenges: u8,
     pub next_cseq: u32,
     pub txn: ClientTxn,
     pub cancel: Option<ClientTxn>,

@@ -410,6 +410,81 @@ fn a_vendors_redirect_or_challenge_fails_over_and_never_reaches_the_caller() {
     }
 }
 
+/// A vendor that challenges our INVITE (RFC 3261 §22.2) gets it again with
+/// the gateway's registration credentials: same Call-ID, From tag, To and
+/// body, CSeq 2, a new branch, a digest over INVITE and the Request-URI. The
+/// call then runs on CSeq 2 (ACK 2, BYE 3); a second challenge (credentials
+/// refused) fails over.
+#[test]
+fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
+    let cfg = config("").replacen(
+        "priority = 1\n",
+        "priority = 1\n\n[routing_gateway.register]\nproxy = \"198.51.100.9:5060\"\ndomain = \"carrier.example\"\nuser = \"acct1\"\npassword = \"s3cret\"\n",
+        1,
+    );
+    let mut bed = Bed::with(&cfg, &[("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")], None);
+    bed.feed(&invite("a-au@x"), CUSTOMER);
+    let first = bed.take_one(V1, "INVITE ");
+    let challenge = answer(&first, 407, "px", None).replace(
+        "Content-Length: 0\r\n",
+        "Proxy-Authenticate: Digest realm=\"carrier.example\", nonce=\"n0nce\", qop=\"auth\"\r\nContent-Length: 0\r\n",
+    );
+    bed.feed(&challenge, V1);
+    let to_v1 = bed.take(V1);
+    assert!(to_v1.iter().any(|m| m.starts_with("ACK ") && m.contains("CSeq: 1 ACK")), "{to_v1:#?}");
+    let second = to_v1.iter().find(|m| m.starts_with("INVITE ")).expect("the INVITE again").clone();
+    assert!(bed.take(CUSTOMER).iter().all(|m| !m.contains("407")), "the caller hears nothing of it");
+    let (a, b) = (parsed(&first), parsed(&second));
+    assert_eq!((b.call_id().unwrap(), b.from().unwrap().tag), (a.call_id().unwrap(), a.from().unwrap().tag));
+    assert_eq!((b.cseq().unwrap().seq, b.to().unwrap().tag), (2, None));
+    assert_ne!(b.top_via().unwrap().branch, a.top_via().unwrap().branch);
+    assert_eq!(build::body_of(&b), build::body_of(&a), "the same offer");
+    let uri = second.lines().next().unwrap().split(' ').nth(1).unwrap().to_owned();
+    let creds =
+        b.header(HeaderName::ProxyAuthorization).expect("credentials").value_str().unwrap().to_owned();
+    let field = |k: &str| {
+        let at = creds.find(&format!("{k}=")).unwrap_or_else(|| panic!("{k} in {creds}")) + k.len() + 1;
+        creds[at..].split([',', '"']).find(|s| !s.is_empty()).unwrap().trim().to_owned()
+    };
+    assert_eq!(
+        (field("username"), field("realm"), field("uri"), field("nc")),
+        ("acct1".into(), "carrier.example".into(), uri.clone(), "00000001".into())
+    );
+    let ch = crate::register::digest::Challenge {
+        realm: "carrier.example".into(),
+        nonce: "n0nce".into(),
+        opaque: None,
+        qop_auth: true,
+        sess: false,
+        stale: false,
+    };
+    let req =
+        crate::register::digest::Request { method: "INVITE", uri: &uri, user: "acct1", password: "s3cret" };
+    assert_eq!(field("response"), crate::register::digest::response(&ch, &req, 1, &field("cnonce")));
+    // Answered: the dialog runs on the new CSeq.
+    bed.feed(&answer(&second, 200, "v1t", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", "a-au@x", 10, "z9hG4bKau2", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take_one(V1, "ACK ").contains("CSeq: 2 ACK"));
+    bed.feed(&a_request("BYE", "a-au@x", 11, "z9hG4bKau3", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take_one(V1, "BYE ").contains("CSeq: 3 BYE"));
+
+    // Refused credentials: challenged again (not stale), the hunt moves on.
+    bed.feed(&invite("a-au2@x"), CUSTOMER);
+    let first = bed.take_one(V1, "INVITE ");
+    let again = |req: &str| {
+        answer(req, 407, "px", None).replace(
+            "Content-Length: 0\r\n",
+            "Proxy-Authenticate: Digest realm=\"carrier.example\", nonce=\"n1\"\r\nContent-Length: 0\r\n",
+        )
+    };
+    bed.feed(&again(&first), V1);
+    let second = bed.take_one(V1, "INVITE ");
+    bed.feed(&again(&second), V1);
+    assert!(bed.take(V1).iter().all(|m| !m.starts_with("INVITE ")), "no third INVITE");
+    bed.take_one(V2, "INVITE ");
+}
+
 #[test]
 fn busy_stops_the_hunt_and_is_relayed() {
     let mut bed = Bed::new("");

@@ -24,6 +24,7 @@ pub fn request(local: &Local, server: &str, tn: u64, call_id: &str, tag: &str, b
         cseq: 1,
         max_forwards: 70,
         body: None,
+        credentials: None,
     }
     .build(local)
 }
