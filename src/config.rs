@@ -443,6 +443,23 @@ pub struct RoutingGateway {
     pub options_offline_on_5xx: bool,
     /// Outbound registration to this vendor.
     pub register: Option<Register>,
+    /// Digest user for a vendor that challenges tandem's INVITEs (default:
+    /// the registration's); with `auth_password`.
+    pub auth_user: Option<Spanned<String>>,
+    /// Its password.
+    pub auth_password: Option<String>,
+}
+
+impl RoutingGateway {
+    /// The credentials tandem answers a challenge to its INVITE with:
+    /// `auth_user`/`auth_password`, else the registration's.
+    pub fn invite_credentials(&self) -> Option<(&str, &str)> {
+        match (&self.auth_user, &self.auth_password, &self.register) {
+            (Some(u), Some(p), _) => Some((u.get_ref(), p)),
+            (None, None, Some(r)) => Some((&r.user, &r.password)),
+            _ => None,
+        }
+    }
 }
 
 fn yes() -> bool {

@@ -317,7 +317,7 @@ impl Core {
     }
 
     /// Answers a vendor's digest challenge to our INVITE (RFC 3261 §22.2)
-    /// with the gateway's `[routing_gateway.register]` credentials: the INVITE
+    /// with the gateway's credentials (`auth_user`, else its registration's): the INVITE
     /// again, same Call-ID, From tag, To and body, the next CSeq, a new branch,
     /// and `Authorization` (401) or `Proxy-Authorization` (407). Once per
     /// attempt, unless the new challenge says `stale=true`: a second one means
@@ -329,13 +329,13 @@ impl Core {
             return false;
         };
         let att = &call.attempts[i];
-        let Some(reg) = &call.snap.config.routing_gateways[att.gateway].register else { return false };
+        let gw = &call.snap.config.routing_gateways[att.gateway];
+        let Some((user, password)) = gw.invite_credentials() else { return false };
         if att.challenges > 0 && !ch.stale || att.challenges >= 3 {
             return false;
         }
         let cseq = att.invite_cseq + 1;
-        let req =
-            digest::Request { method: "INVITE", uri: &att.uri, user: &reg.user, password: &reg.password };
+        let req = digest::Request { method: "INVITE", uri: &att.uri, user, password };
         let cnonce = self.ids.branch();
         let value = digest::credentials(&ch, &req, 1, &cnonce);
         let header = if proxy { "Proxy-Authorization" } else { "Authorization" };

@@ -485,6 +485,33 @@ fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
     bed.take_one(V2, "INVITE ");
 }
 
+/// `auth_user`/`auth_password` answer a vendor's challenge without a registration.
+#[test]
+fn auth_user_answers_a_challenge_without_a_registration() {
+    let cfg = config("").replacen(
+        "priority = 1\n",
+        "priority = 1\nauth_user = \"trunk7\"\nauth_password = \"pw\"\n",
+        1,
+    );
+    let mut bed = Bed::with(&cfg, &[("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")], None);
+    bed.feed(&invite("a-au3@x"), CUSTOMER);
+    let first = bed.take_one(V1, "INVITE ");
+    let challenge = answer(&first, 401, "px", None).replace(
+        "Content-Length: 0\r\n",
+        "WWW-Authenticate: Digest realm=\"v\", nonce=\"n2\"\r\nContent-Length: 0\r\n",
+    );
+    bed.feed(&challenge, V1);
+    let second = bed.take_one(V1, "INVITE ");
+    let creds = parsed(&second)
+        .header(HeaderName::Authorization)
+        .expect("Authorization")
+        .value_str()
+        .unwrap()
+        .to_owned();
+    assert!(creds.starts_with("Digest username=\"trunk7\", realm=\"v\", nonce=\"n2\""), "{creds}");
+    assert!(!creds.contains("qop="), "none offered: {creds}");
+}
+
 #[test]
 fn busy_stops_the_hunt_and_is_relayed() {
     let mut bed = Bed::new("");

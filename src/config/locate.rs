@@ -102,6 +102,7 @@ impl<'a> Checker<'a> {
         self.customer_identity(cfg);
         self.endpoint_expires(cfg);
         self.vendor_ports(cfg);
+        self.invite_credentials(cfg);
         self.errors.sort_by_key(|e| e.line);
         self.errors
     }
@@ -194,6 +195,17 @@ impl<'a> Checker<'a> {
 
     /// `[server].vendor_port_base`: one port per shard (at least one when
     /// `shards = 0`, which the host decides), all clear of the listen port.
+    /// `auth_user` and `auth_password` go together.
+    fn invite_credentials(&mut self, cfg: &Config) {
+        for g in &cfg.routing_gateways {
+            match (&g.auth_user, &g.auth_password) {
+                (Some(u), None) => self.error(u, "`auth_user` needs an `auth_password`".into()),
+                (None, Some(_)) => self.error(&g.name, "`auth_password` needs an `auth_user`".into()),
+                _ => {}
+            }
+        }
+    }
+
     fn vendor_ports(&mut self, cfg: &Config) {
         let Err(why) = cfg.server.vendor_ports(cfg.server.shards) else { return };
         let (line, key) =

@@ -104,6 +104,18 @@ fn unknown_keys_are_errors() {
 }
 
 #[test]
+fn invite_credentials_come_in_pairs() {
+    let with = |extra: &str| FULL.replacen("lrn = \"dip\"", &format!("lrn = \"dip\"\n{extra}"), 1);
+    let e = errs(&with("auth_user = \"u\""));
+    assert!(e.len() == 1 && e[0].message == "`auth_user` needs an `auth_password`", "{e:?}");
+    assert_eq!(e[0].key, "routing_gateway[0].auth_user");
+    let e = errs(&with("auth_password = \"p\""));
+    assert!(e.len() == 1 && e[0].message == "`auth_password` needs an `auth_user`", "{e:?}");
+    let c = parse(&with("auth_user = \"u\"\nauth_password = \"p\""), Path::new("/t.toml")).unwrap();
+    assert_eq!(c.routing_gateways[0].invite_credentials(), Some(("u", "p")));
+}
+
+#[test]
 fn cross_checks_list_every_error() {
     let src = FULL.replace("lrn = \"dip\"", "lrn = \"nope\"")
         + "\n[[routing_gateway]]\nname = \"vendor-x\"\naddress = \"198.51.100.21:5060\"\nrate_deck = \"x.csv\"\n"
