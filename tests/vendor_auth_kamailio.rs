@@ -1,0 +1,256 @@
+//! tandem answers a vendor's digest challenge to its call INVITE with the
+//! gateway's `[routing_gateway.register]` credentials, against a real vendor:
+//! Debian's Kamailio with tests/kamailio/invite-auth.cfg (UDP on 127.0.0.5),
+//! which sends a 407 to every INVITE without valid credentials for
+//! acct1001/secret and relays the authorized ones statefully to a SIPp UAS on
+//! 127.0.0.6. The caller is a SIPp UAC on 127.0.0.2; tandem is 127.0.0.1.
+//! Kamailio's script logs "challenged <Call-ID>" and "authorized <Call-ID>".
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // the test is the network and the clock
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
+
+const VENDOR_IP: &str = "127.0.0.5";
+const CALLEE_IP: &str = "127.0.0.6";
+const CALLS: u32 = 5;
+
+/// `name` from PATH, else from /usr/sbin (Debian puts kamailio and kamcmd there).
+fn sbin(name: &str) -> PathBuf {
+    let in_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()));
+    in_path.unwrap_or_else(|| Path::new("/usr/sbin").join(name))
+}
+
+/// Appends every line of `r` to `sink`.
+fn collect(r: impl Read + Send + 'static, sink: &Arc<Mutex<Vec<String>>>) {
+    let sink = Arc::clone(sink);
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            sink.lock().expect("logs").push(line);
+        }
+    });
+}
+
+/// Polls `f` every 50 ms until it is true or `limit` passes.
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One INVITE decision of the script: Call-ID and CSeq number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Decision {
+    call_id: String,
+    cseq: u32,
+}
+
+struct Kamailio {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Kamailio {
+    /// Starts Kamailio in the foreground, relaying to `callee`, and waits
+    /// (bounded) until its control socket answers.
+    fn start(name: &str, callee: &Vendor) -> Kamailio {
+        let dir = std::env::temp_dir().join(format!("tandem-kam-auth-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let port = free_port(VENDOR_IP);
+        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/invite-auth.cfg");
+        let mut cmd = Command::new(sbin("kamailio"));
+        cmd.arg("-f").arg(&cfg).args(["-DD", "-E", "-m", "32", "-M", "4"]);
+        cmd.arg("-w").arg(&dir).arg("-Y").arg(&dir).arg("-P").arg(dir.join("kamailio.pid"));
+        cmd.args(["-A", &format!("PORT={port}")]);
+        cmd.args(["-A", &format!("UAS=\"sip:{}:{}\"", callee.ip, callee.port)]);
+        cmd.args(["-A", &format!("CTL=\"unix:{}\"", dir.join("kamailio.ctl").display())]);
+        // Its own process group, so Drop can end the children with it.
+        cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kamailio is installed (scripts/test installs Debian's kamailio)");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stderr.take().expect("stderr"), &logs);
+        let k = Kamailio { child, dir, port, logs };
+        let up = wait_until(Duration::from_secs(10), || k.rpc(&["core.version"]).contains("kamailio"));
+        assert!(up, "Kamailio's control socket did not answer in 10 s: {:#?}", k.logs.lock().expect("logs"));
+        k
+    }
+
+    fn vendor(&self) -> Vendor {
+        Vendor { ip: VENDOR_IP, port: self.port }
+    }
+
+    /// `kamcmd` on our control socket; its stdout (errors included).
+    fn rpc(&self, args: &[&str]) -> String {
+        let out = Command::new(sbin("kamcmd"))
+            .arg("-s")
+            .arg(format!("unix:{}", self.dir.join("kamailio.ctl").display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .output();
+        match out {
+            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+            Err(e) => format!("kamcmd: {e}"),
+        }
+    }
+
+    fn script_log(&self) -> Vec<String> {
+        self.logs.lock().expect("logs").iter().filter(|l| l.contains("kamailio: ")).cloned().collect()
+    }
+
+    /// The script's "kamailio: <what> <Call-ID> cseq=<n>" lines.
+    fn decisions(&self, what: &str) -> Vec<Decision> {
+        let marker = format!("kamailio: {what} ");
+        let logs = self.logs.lock().expect("logs");
+        logs.iter()
+            .filter_map(|l| {
+                let rest = &l[l.find(&marker)? + marker.len()..];
+                let mut words = rest.split_whitespace();
+                let call_id = words.next()?.to_owned();
+                let cseq = words.next()?.strip_prefix("cseq=")?.parse().ok()?;
+                Some(Decision { call_id, cseq })
+            })
+            .collect()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill(2) on our own child (its pid is the group id too) with valid signals.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let stopped = wait_until(Duration::from_secs(5), || self.child.try_wait().ok().flatten().is_some());
+        if !stopped {
+            // SAFETY: as above; the group is the one we created for this child.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// tandem with one vendor, Kamailio, whose `[routing_gateway.register]`
+/// (registering to Kamailio too) holds `password`.
+fn switch(name: &str, k: &Kamailio, password: &str) -> Switch {
+    let register = format!(
+        "\n[routing_gateway.register]\nproxy = \"{VENDOR_IP}:{}\"\ndomain = \"carrier.test\"\n\
+         user = \"acct1001\"\npassword = \"{password}\"\nperiod = 60\n",
+        k.port
+    );
+    Switch::start_with(name, "invite_timeout = 4", &[k.vendor()], &register, "")
+}
+
+/// The SIPp caller: `calls` calls to `sw`, its messages in `dir`/caller.log
+/// and its final screen in `dir`/caller.screen.
+fn caller(dir: &Path, sw: &Switch, calls: u32) -> Child {
+    let log = dir.join("caller.log").display().to_string();
+    let screen = dir.join("caller.screen").display().to_string();
+    let extra = ["-d", "200", "-trace_msg", "-message_file", &log, "-trace_screen", "-screen_file", &screen];
+    uac(dir, sw, calls, &extra)
+}
+
+/// The "Successful call" total of SIPp's final screen.
+fn successful_calls(screen: &str) -> Option<u32> {
+    let line = screen.lines().rev().find(|l| l.contains("Successful call"))?;
+    line.split('|').next_back()?.trim().parse().ok()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn a_vendor_407_is_answered_with_the_register_credentials() {
+    let callee = vendor(CALLEE_IP);
+    let k = Kamailio::start("ok", &callee);
+    let sw = switch("vauth-ok", &k, "secret");
+    // The same credentials register tandem to Kamailio first.
+    sw.wait_log("registered gateway=v1", Duration::from_secs(5));
+    let dir = workdir("vauth-ok");
+    let uas_child = uas(&dir, &callee, CALLS, &[]);
+    let started = Instant::now();
+    let uac_child = caller(&dir, &sw, CALLS);
+    let caller_ok = finish(uac_child).success();
+    let callee_ok = finish(uas_child).success();
+    eprintln!("{CALLS} calls took {:?}", started.elapsed());
+    let screen = read(&dir.join("caller.screen"));
+    assert!(
+        caller_ok && successful_calls(&screen) == Some(CALLS),
+        "caller SIPp: every call successful\n{screen}\nKamailio: {:#?}\ntandem: {:#?}\ncaller messages:\n{}",
+        k.script_log(),
+        sw.logs.lock().expect("logs"),
+        read(&dir.join("caller.log"))
+    );
+    assert!(callee_ok, "callee SIPp got every INVITE, ACK and BYE through Kamailio: {:#?}", k.script_log());
+
+    // Every B-leg was challenged on CSeq 1 and authorized on CSeq 2.
+    let challenged = k.decisions("challenged");
+    let authorized = k.decisions("authorized");
+    let first: BTreeSet<_> = challenged.iter().filter(|d| d.cseq == 1).map(|d| d.call_id.clone()).collect();
+    let second: BTreeSet<_> = authorized.iter().map(|d| d.call_id.clone()).collect();
+    assert_eq!(first.len(), CALLS as usize, "one challenged INVITE per call: {:#?}", k.script_log());
+    assert_eq!(first, second, "each challenged call authorized after: {:#?}", k.script_log());
+    assert!(authorized.iter().all(|d| d.cseq == 2), "authorized with CSeq 2: {authorized:?}");
+    assert!(challenged.iter().all(|d| d.cseq == 1), "no challenge after credentials: {challenged:?}");
+
+    let (status, cdrs) = sw.stop();
+    assert!(status.success(), "tandem exit {status}");
+    assert_eq!(cdrs.len(), CALLS as usize, "one CDR per call: {cdrs:?}");
+    for r in &cdrs {
+        assert_eq!((r[col("final_code")].as_str(), r[col("gateway")].as_str()), ("200", "v1"), "{r:?}");
+        assert_eq!(r[col("gateways_tried")], "v1", "{r:?}");
+    }
+    let b_legs: BTreeSet<_> = cdrs.iter().map(|r| r[col("b_call_id")].clone()).collect();
+    assert_eq!(b_legs, second, "the CDRs name the authorized B-legs");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_refused_password_ends_the_call_with_503() {
+    let callee = vendor(CALLEE_IP);
+    let k = Kamailio::start("wrong", &callee);
+    let sw = switch("vauth-wrong", &k, "not-the-password");
+    sw.wait_log("registration failed gateway=v1", Duration::from_secs(5));
+    let dir = workdir("vauth-wrong");
+    let uac_child = caller(&dir, &sw, 1);
+    let caller_ok = finish(uac_child).success();
+    let messages = read(&dir.join("caller.log"));
+    assert!(!caller_ok, "the call fails at the caller: {messages}");
+    let got_503 = messages.lines().any(|l| l.starts_with("SIP/2.0 503"));
+    let got_challenge =
+        messages.lines().any(|l| l.starts_with("SIP/2.0 401") || l.starts_with("SIP/2.0 407"));
+    assert!(got_503 && !got_challenge, "the caller gets a 503, not the vendor's challenge:\n{messages}");
+
+    // Kamailio challenged the INVITE and its answer, and authorized nothing.
+    let challenged = k.decisions("challenged");
+    assert!(k.decisions("authorized").is_empty(), "nothing authorized: {:#?}", k.script_log());
+    let cseqs: BTreeSet<_> = challenged.iter().map(|d| d.cseq).collect();
+    let calls: BTreeSet<_> = challenged.iter().map(|d| d.call_id.clone()).collect();
+    assert_eq!(cseqs, BTreeSet::from([1, 2]), "challenged, answered once, challenged again: {challenged:?}");
+    assert_eq!(calls.len(), 1, "one B-leg: {challenged:?}");
+
+    let (status, cdrs) = sw.stop();
+    assert!(status.success(), "tandem exit {status}");
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    assert_eq!(cdrs[0][col("final_code")], "503", "{:?}", cdrs[0]);
+    assert_eq!(cdrs[0][col("gateways_tried")], "v1", "{:?}", cdrs[0]);
+    assert!(calls.contains(&cdrs[0][col("b_call_id")]), "the CDR names the challenged B-leg");
+    let _ = std::fs::remove_dir_all(&dir);
+}
