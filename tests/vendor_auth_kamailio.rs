@@ -3,8 +3,10 @@
 //! Debian's Kamailio with tests/kamailio/invite-auth.cfg (UDP on 127.0.0.5),
 //! which sends a 407 to every INVITE without valid credentials for
 //! acct1001/secret and relays the authorized ones statefully to a SIPp UAS on
-//! 127.0.0.6. The caller is a SIPp UAC on 127.0.0.2; tandem is 127.0.0.1.
-//! Kamailio's script logs "challenged <Call-ID>" and "authorized <Call-ID>".
+//! 127.0.0.6 with Record-Route, so tandem's ACK and BYE must follow the route
+//! set (a request without Route is refused, as a standard proxy does). The
+//! caller is a SIPp UAC on 127.0.0.2; tandem is 127.0.0.1. Kamailio's script
+//! logs "challenged <Call-ID>", "authorized <Call-ID>" and every request's Route.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // the test is the network and the clock
 
 use std::collections::BTreeSet;
@@ -184,7 +186,10 @@ fn a_vendor_407_is_answered_with_the_register_credentials() {
     // The same credentials register tandem to Kamailio first.
     sw.wait_log("registered gateway=v1", Duration::from_secs(5));
     let dir = workdir("vauth-ok");
-    let uas_child = uas(&dir, &callee, CALLS, &[]);
+    // A UAS that copies Record-Route (SIPp's built-in one does not), so the
+    // dialog's route set runs through Kamailio.
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp/uas_record_route.xml");
+    let uas_child = uas(&dir, &callee, CALLS, &["-sf", scenario]);
     let started = Instant::now();
     let uac_child = caller(&dir, &sw, CALLS);
     let caller_ok = finish(uac_child).success();
@@ -209,6 +214,19 @@ fn a_vendor_407_is_answered_with_the_register_credentials() {
     assert_eq!(first, second, "each challenged call authorized after: {:#?}", k.script_log());
     assert!(authorized.iter().all(|d| d.cseq == 2), "authorized with CSeq 2: {authorized:?}");
     assert!(challenged.iter().all(|d| d.cseq == 1), "no challenge after credentials: {challenged:?}");
+    // The ACK and BYE followed the route set Kamailio's Record-Route made (RFC 3261 §12.2.1.1).
+    let script = k.script_log();
+    assert!(
+        script.iter().all(|l| !l.contains("without Route")),
+        "in-dialog requests without Route: {script:#?}"
+    );
+    let routed = |m: &str| {
+        script
+            .iter()
+            .filter(|l| l.contains(&format!("kamailio: {m} ")) && !l.contains("route=<null>"))
+            .count()
+    };
+    assert_eq!((routed("ACK"), routed("BYE")), (CALLS as usize, CALLS as usize), "{script:#?}");
 
     let (status, cdrs) = sw.stop();
     assert!(status.success(), "tandem exit {status}");

@@ -89,6 +89,8 @@ pub struct Request<'a> {
     pub body: Option<(&'a str, &'a [u8])>,
     /// An `Authorization` or `Proxy-Authorization` header: name and value.
     pub credentials: Option<(&'a str, &'a str)>,
+    /// The dialog's route set as a `Route` value (RFC 3261 §12.2.1.1); empty: none.
+    pub route: &'a str,
 }
 
 impl Request<'_> {
@@ -98,7 +100,9 @@ impl Request<'_> {
         let mut cseq = itoa::Buffer::new();
         let b = local
             .put_via(Builder::request(&mut buf, self.method, self.uri), self.branch)
-            .header_u32("Max-Forwards", u32::from(self.max_forwards))
+            .header_u32("Max-Forwards", u32::from(self.max_forwards));
+        let b = if self.route.is_empty() { b } else { b.header("Route", self.route) };
+        let b = b
             .header("From", self.from)
             .header("To", self.to)
             .header("Call-ID", self.call_id)
@@ -154,6 +158,17 @@ fn same_transaction(request: &[u8], method: &str, to: Option<&[u8]>) -> Bytes {
     let mut seq = itoa::Buffer::new();
     b.header_parts("CSeq", &[seq.format(req.cseq().map_or(1, |c| c.seq)), " ", method]).finish();
     buf.freeze()
+}
+
+/// The route set `msg`'s Record-Route values make (RFC 3261 §12.1): their
+/// URIs, parameters kept, as one `Route` value; `reverse` for the UAC side
+/// (a 2xx lists the proxies from the far end back). Empty when there is none.
+pub fn route_set(msg: &Message<'_>, reverse: bool) -> String {
+    let mut uris: Vec<&str> = msg.record_routes().filter_map(Result::ok).map(|r| r.uri_raw).collect();
+    if reverse {
+        uris.reverse();
+    }
+    uris.iter().map(|u| ["<", u, ">"].concat()).collect::<Vec<_>>().join(", ")
 }
 
 /// A response to `req`, optionally with tandem's To tag, its Contact (at

@@ -18,6 +18,8 @@ struct Route<'c> {
     to: &'c str,
     call_id: &'c str,
     cseq: u32,
+    /// The route set, as a `Route` value; empty: none.
+    routes: &'c str,
 }
 
 impl Core {
@@ -266,7 +268,8 @@ impl Core {
             Some(Ok(sip::Contact::Addr(c))) => c.uri_raw,
             _ => att.target.as_str(),
         };
-        let route = |cseq| Route { uri, from: &att.from, to, call_id: &att.call_id, cseq };
+        let routes = build::route_set(msg, true);
+        let route = |cseq| Route { uri, from: &att.from, to, call_id: &att.call_id, cseq, routes: &routes };
         let (ack_branch, bye_branch) = (self.ids.branch(), self.ids.branch());
         let local = self.local_for(side);
         let ack = route(att.invite_cseq).request("ACK", &ack_branch, None, local);
@@ -681,6 +684,7 @@ impl Route<'_> {
             max_forwards: 70,
             body,
             credentials: None,
+            route: self.routes,
         }
         .build(local)
     }
@@ -695,7 +699,14 @@ fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route<'_> {
                 a.next_cseq += 1;
                 a.next_cseq - 1
             });
-            Route { uri: &a.target, from: &a.our_from, to: &a.from, call_id: &a.call_id, cseq: seq }
+            Route {
+                uri: &a.target,
+                from: &a.our_from,
+                to: &a.from,
+                call_id: &a.call_id,
+                cseq: seq,
+                routes: &a.routes,
+            }
         }
         Side::B(i) => {
             let att = &mut call.attempts[i as usize];
@@ -703,7 +714,14 @@ fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route<'_> {
                 att.next_cseq += 1;
                 att.next_cseq - 1
             });
-            Route { uri: &att.target, from: &att.from, to: &att.to, call_id: &att.call_id, cseq: seq }
+            Route {
+                uri: &att.target,
+                from: &att.from,
+                to: &att.to,
+                call_id: &att.call_id,
+                cseq: seq,
+                routes: &att.routes,
+            }
         }
     }
 }

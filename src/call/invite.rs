@@ -231,6 +231,7 @@ impl Core {
                 max_forwards: call.max_forwards,
                 body,
                 credentials: None,
+                route: "",
             }
             .build(&self.local_b);
             let index = call.attempts.len() as u16;
@@ -246,6 +247,7 @@ impl Core {
                 branch,
                 invite_cseq: 1,
                 challenges: 0,
+                routes: String::new(),
                 next_cseq: 2,
                 txn: ClientTxn::new(Kind::Invite, invite, now.ms),
                 cancel: None,
@@ -352,6 +354,7 @@ impl Core {
             max_forwards: call.max_forwards,
             body,
             credentials: Some((header, &value)),
+            route: "",
         }
         .build(&self.local_b);
         let att = &mut call.attempts[i];
@@ -392,6 +395,7 @@ impl Core {
         if let Some(Ok(sip::Contact::Addr(c))) = msg.contacts().next() {
             att.target = c.uri_raw.to_owned();
         }
+        att.routes = build::route_set(msg, true);
         if !wanted {
             return self.kill_attempt(call, i, now);
         }
@@ -576,6 +580,7 @@ pub(super) fn send_cancel(att: &mut Attempt, local: &build::Local, now: Now) {
         max_forwards: 70,
         body: None,
         credentials: None,
+        route: "",
     }
     .build(local);
     att.cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));
@@ -616,7 +621,8 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: &str) -> AL
     ALeg {
         call_id: msg.call_id().unwrap_or_default().to_owned(),
         peer,
-        response_head: sip::response_head(msg, Some(our_tag)),
+        response_head: head_with_record_route(msg, our_tag),
+        routes: build::route_set(msg, false),
         branch: msg.top_via().ok().and_then(|v| v.branch).unwrap_or_default().to_owned(),
         invite_cseq: msg.cseq().map_or(0, |c| c.seq),
         our_tag: our_tag.to_owned(),
@@ -630,6 +636,24 @@ fn a_leg(msg: &Message<'_>, data: &Bytes, peer: SocketAddr, our_tag: &str) -> AL
         caller: caller.unwrap_or_default(),
         bye_after_ack: false,
     }
+}
+
+/// The head of every response to the caller's INVITE: with its Record-Route
+/// headers copied, in order, as a response that makes a dialog must carry
+/// them (RFC 3261 §12.1.1); the caller's proxies then stay on its route.
+fn head_with_record_route(msg: &Message<'_>, our_tag: &str) -> Bytes {
+    let head = sip::response_head(msg, Some(our_tag));
+    let mut rr = msg.headers_named(HeaderName::RecordRoute).peekable();
+    if rr.peek().is_none() {
+        return head;
+    }
+    let mut buf = bytes::BytesMut::from(&head[..]);
+    for h in rr {
+        buf.extend_from_slice(b"Record-Route: ");
+        buf.extend_from_slice(h.value);
+        buf.extend_from_slice(b"\r\n");
+    }
+    buf.freeze()
 }
 
 fn a_cdr(

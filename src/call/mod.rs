@@ -694,6 +694,7 @@ impl Core {
             _ => format!("sip:{peer}"),
         };
         let seq = msg.cseq().map_or(1, |c| c.seq);
+        let routes = build::route_set(msg, true);
         for (method, cseq) in [("ACK", seq), ("BYE", seq + 1)] {
             let branch = self.ids.branch();
             let req = build::Request {
@@ -707,6 +708,7 @@ impl Core {
                 max_forwards: 70,
                 body: None,
                 credentials: None,
+                route: &routes,
             };
             // Our Call-ID, so our INVITE went to a vendor.
             self.outbox.push_to(Side::B(0), (req.build(&self.local_b), peer));

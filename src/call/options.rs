@@ -155,6 +155,7 @@ impl Core {
                 max_forwards: 70,
                 body: None,
                 credentials: None,
+                route: "",
             }
             .build(&self.local);
             let mut txn = ClientTxn::new(Kind::NonInvite, request, now.ms);

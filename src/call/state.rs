@@ -39,6 +39,8 @@ pub struct ALeg {
     /// What every response to the INVITE copies from it, our To tag included
     /// (`sip::response_head`), so that no response parses the INVITE again.
     pub response_head: Bytes,
+    /// The dialog's route set towards the caller: its INVITE's Record-Route, in order.
+    pub routes: String,
     pub branch: String,
     /// The INVITE's CSeq number: a higher one on this Call-ID is a new INVITE.
     pub invite_cseq: u32,
@@ -80,6 +82,8 @@ pub struct Attempt {
     pub invite_cseq: u32,
     /// Digest challenges answered for this attempt.
     pub challenges: u8,
+    /// The dialog's route set: the 2xx's Record-Route, reversed (§12.1.2).
+    pub routes: String,
     pub next_cseq: u32,
     pub txn: ClientTxn,
     pub cancel: Option<ClientTxn>,

@@ -512,6 +512,66 @@ fn auth_user_answers_a_challenge_without_a_registration() {
     assert!(!creds.contains("qop="), "none offered: {creds}");
 }
 
+/// RFC 3261 §12.1: the vendor's 2xx Record-Route becomes the B dialog's
+/// route set (reversed, parameters kept) on the ACK and BYE; the caller's
+/// INVITE Record-Route is copied, in order, into tandem's answers and is the
+/// A dialog's route set for tandem's own requests to the caller.
+#[test]
+fn record_route_sets_each_dialogs_route_set() {
+    let mut bed = Bed::new("");
+    let invite = invite("a-rr@x").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRecord-Route: <sip:192.0.2.20;lr>\r\nRecord-Route: <sip:192.0.2.21;lr;ftag=q>\r\n",
+    );
+    bed.feed(&invite, CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    assert!(!b1.contains("Record-Route") && !b1.contains("Route:"), "neither side's proxies cross: {b1}");
+    let ok = answer(&b1, 200, "v1t", Some(SDP_B)).replace(
+        "Contact:",
+        "Record-Route: <sip:198.51.100.30;lr>, <sip:198.51.100.31;lr;r2=on>\r\nContact:",
+    );
+    bed.feed(&ok, V1);
+    let to_a = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(
+        to_a.contains("Record-Route: <sip:192.0.2.20;lr>\r\nRecord-Route: <sip:192.0.2.21;lr;ftag=q>\r\n"),
+        "{to_a}"
+    );
+    assert!(!to_a.contains("198.51.100.3"), "the vendor's proxies stay hidden: {to_a}");
+    let our_tag = to_tag(&to_a);
+    bed.feed(&a_request("ACK", "a-rr@x", 10, "z9hG4bKrr2", Some(&our_tag)), CUSTOMER);
+    let ack = bed.take_one(V1, "ACK ");
+    let reversed = "\r\nRoute: <sip:198.51.100.31;lr;r2=on>, <sip:198.51.100.30;lr>\r\n";
+    assert!(ack.contains(reversed) && ack.starts_with("ACK sip:gw@198.51.100.1:5060 "), "{ack}");
+    // The vendor hangs up: tandem's BYE to the caller follows the caller's route set.
+    let m = parsed(&b1);
+    let bye = format!(
+        "BYE sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKvb\r\nMax-Forwards: 70\r\nFrom: {};tag=v1t\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n",
+        m.header(HeaderName::To).unwrap().value_str().unwrap(),
+        m.header(HeaderName::From).unwrap().value_str().unwrap(),
+        m.call_id().unwrap()
+    );
+    bed.feed(&bye, V1);
+    let to_caller = bed.take_one(CUSTOMER, "BYE ");
+    assert!(
+        to_caller.contains("\r\nRoute: <sip:192.0.2.20;lr>, <sip:192.0.2.21;lr;ftag=q>\r\n"),
+        "{to_caller}"
+    );
+    // tandem hanging up the vendor side of another call carries the route set too.
+    let mut bed = Bed::new("");
+    bed.feed(&invite.replace("a-rr@x", "a-rr2@x"), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(
+        &answer(&b1, 200, "v1t", Some(SDP_B))
+            .replace("Contact:", "Record-Route: <sip:198.51.100.30;lr>\r\nContact:"),
+        V1,
+    );
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", "a-rr2@x", 10, "z9hG4bKr3", Some(&our_tag)), CUSTOMER);
+    bed.take_one(V1, "ACK ");
+    bed.feed(&a_request("BYE", "a-rr2@x", 11, "z9hG4bKr4", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take_one(V1, "BYE ").contains("\r\nRoute: <sip:198.51.100.30;lr>\r\n"));
+}
+
 #[test]
 fn busy_stops_the_hunt_and_is_relayed() {
     let mut bed = Bed::new("");

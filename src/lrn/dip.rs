@@ -25,6 +25,7 @@ pub fn request(local: &Local, server: &str, tn: u64, call_id: &str, tag: &str, b
         max_forwards: 70,
         body: None,
         credentials: None,
+        route: "",
     }
     .build(local)
 }
