@@ -121,14 +121,14 @@ impl Request<'_> {
 }
 
 /// The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): the request's
-/// Request-URI, top Via (same branch), From, Call-ID and CSeq number, and the
-/// response's To.
+/// Request-URI, top Via (same branch), Route, From, Call-ID and CSeq number,
+/// and the response's To.
 pub fn ack_for(request: &[u8], response_to: &[u8]) -> Bytes {
     same_transaction(request, "ACK", Some(response_to))
 }
 
 /// The CANCEL of `request` (RFC 3261 §9.1): its Request-URI, top Via (same
-/// branch), From, To, Call-ID and CSeq number, as sent, whatever the dialog's
+/// branch), Route, From, To, Call-ID and CSeq number, as sent, whatever the dialog's
 /// target or tags became since.
 pub fn cancel_for(request: &[u8]) -> Bytes {
     same_transaction(request, "CANCEL", None)
@@ -144,6 +144,10 @@ fn same_transaction(request: &[u8], method: &str, to: Option<&[u8]>) -> Bytes {
         b = b.relay(via);
     }
     b = b.header("Max-Forwards", "70");
+    // The request's route set, as the ACK of a failure and a CANCEL must carry (§17.1.1.3, §9.1).
+    for route in req.headers_named(HeaderName::Route) {
+        b = b.relay(route);
+    }
     if let Some(from) = req.header(HeaderName::From) {
         b = b.relay(from);
     }
@@ -201,13 +205,12 @@ pub fn response_on(
     buf.freeze()
 }
 
-/// Contact, Retry-After for a 503, and the body.
-fn finish_response(mut b: Builder<'_>, status: u16, contact: Option<&Local>, body: Option<(&str, &[u8])>) {
+/// Contact and the body. No Retry-After on a call's 503: a proxy may take
+/// it for the whole server being down (RFC 3261 §21.5.4), which a call
+/// that failed at the vendors does not say.
+fn finish_response(mut b: Builder<'_>, _status: u16, contact: Option<&Local>, body: Option<(&str, &[u8])>) {
     if let Some(local) = contact {
         b = local.put_contact(b);
-    }
-    if status == 503 {
-        b = b.header("Retry-After", "30");
     }
     match body {
         Some((ctype, body)) if !body.is_empty() => b.header("Content-Type", ctype).body(body),

@@ -20,6 +20,8 @@ struct Route<'c> {
     cseq: u32,
     /// The route set, as a `Route` value; empty: none.
     routes: &'c str,
+    /// The INVITE's credentials, which the ACK of its 2xx repeats (§13.2.2.4).
+    credentials: Option<(&'c str, &'c str)>,
 }
 
 impl Core {
@@ -269,7 +271,16 @@ impl Core {
             _ => att.target.as_str(),
         };
         let routes = build::route_set(msg, true);
-        let route = |cseq| Route { uri, from: &att.from, to, call_id: &att.call_id, cseq, routes: &routes };
+        let credentials = att.credentials.as_ref().map(|(name, value)| (*name, value.as_str()));
+        let route = |cseq| Route {
+            uri,
+            from: &att.from,
+            to,
+            call_id: &att.call_id,
+            cseq,
+            routes: &routes,
+            credentials,
+        };
         let (ack_branch, bye_branch) = (self.ids.branch(), self.ids.branch());
         let local = self.local_for(side);
         let ack = route(att.invite_cseq).request("ACK", &ack_branch, None, local);
@@ -683,7 +694,7 @@ impl Route<'_> {
             cseq: self.cseq,
             max_forwards: 70,
             body,
-            credentials: None,
+            credentials: if method == "ACK" { self.credentials } else { None },
             route: self.routes,
         }
         .build(local)
@@ -706,6 +717,7 @@ fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route<'_> {
                 call_id: &a.call_id,
                 cseq: seq,
                 routes: &a.routes,
+                credentials: None,
             }
         }
         Side::B(i) => {
@@ -721,6 +733,7 @@ fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route<'_> {
                 call_id: &att.call_id,
                 cseq: seq,
                 routes: &att.routes,
+                credentials: att.credentials.as_ref().map(|(name, value)| (*name, value.as_str())),
             }
         }
     }

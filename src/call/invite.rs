@@ -248,6 +248,7 @@ impl Core {
                 invite_cseq: 1,
                 challenges: 0,
                 routes: String::new(),
+                credentials: None,
                 next_cseq: 2,
                 txn: ClientTxn::new(Kind::Invite, invite, now.ms),
                 cancel: None,
@@ -363,10 +364,12 @@ impl Core {
             self.outbox.push_to(Side::B(i as u16), (d, att.peer));
         }
         (att.branch, att.invite_cseq, att.next_cseq) = (branch, cseq, cseq + 1);
+        att.credentials = Some((header, value));
         att.challenges += 1;
         att.provisional = false;
         att.txn = ClientTxn::new(Kind::Invite, invite, now.ms);
         call.invite_deadline = Some(now.ms + u64::from(call.snap.config.sip.invite_timeout) * 1000);
+        call.ring_deadline = None; // a provisional to the challenged INVITE started it
         true
     }
 

@@ -781,8 +781,8 @@ impl Core {
 
     /// A stateless answer. A request without a To tag gets one (RFC 3261
     /// §8.2.6.2): `tag` (the call's, for the answer to its CANCEL, §9.2), else
-    /// `tag_for` the request. `retry_after_s` > 0 adds Retry-After (a 503 has 30 s unless
-    /// told otherwise). A 405 lists the methods tandem takes (§8.2.1), so does
+    /// `tag_for` the request. `retry_after_s` > 0 adds Retry-After (a 503 while shutting
+    /// down has 30 s unless told otherwise). A 405 lists the methods tandem takes (§8.2.1), so does
     /// the 200 to OPTIONS (§11.2); a 420 lists what Require asked for (§8.2.2.3).
     fn answer(
         &mut self,
@@ -801,7 +801,10 @@ impl Core {
                 &derived
             }
         };
-        let retry_after_s = if status == 503 && retry_after_s == 0 { 30 } else { retry_after_s };
+        // Only a shutting-down tandem is unavailable as a whole: its 503 says
+        // when to come back; a refused call's 503 (customer at max_calls) does not.
+        let retry_after_s =
+            if status == 503 && retry_after_s == 0 && self.draining { 30 } else { retry_after_s };
         let mut buf = bytes::BytesMut::with_capacity(512);
         let mut b = sip::response_to(&mut buf, msg, status, build::reason(status), Some(tag));
         if retry_after_s > 0 {

@@ -84,6 +84,9 @@ pub struct Attempt {
     pub challenges: u8,
     /// The dialog's route set: the 2xx's Record-Route, reversed (§12.1.2).
     pub routes: String,
+    /// The credentials its INVITE carried (header name, value): its ACK
+    /// carries them too (§13.2.2.4).
+    pub credentials: Option<(&'static str, String)>,
     pub next_cseq: u32,
     pub txn: ClientTxn,
     pub cancel: Option<ClientTxn>,

@@ -405,6 +405,7 @@ fn a_vendors_redirect_or_challenge_fails_over_and_never_reaches_the_caller() {
         let last = bed.take_one(CUSTOMER, "SIP/2.0 ");
         assert!(last.starts_with("SIP/2.0 503 "), "{status}: {last}");
         assert!(!last.contains("Contact:") && !last.contains("Authenticate"), "{last}");
+        assert!(!last.contains("Retry-After"), "a failed call is no server outage: {last}");
         assert_eq!(bed.cdrs()[0].final_code, 503);
         assert_eq!(bed.core.stats().failovers, 1, "{status}");
     }
@@ -465,7 +466,12 @@ fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
     bed.feed(&answer(&second, 200, "v1t", Some(SDP_B)), V1);
     let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
     bed.feed(&a_request("ACK", "a-au@x", 10, "z9hG4bKau2", Some(&our_tag)), CUSTOMER);
-    assert!(bed.take_one(V1, "ACK ").contains("CSeq: 2 ACK"));
+    let ack = bed.take_one(V1, "ACK ");
+    assert!(ack.contains("CSeq: 2 ACK"), "{ack}");
+    assert!(
+        ack.contains(&format!("\r\nProxy-Authorization: {creds}\r\n")),
+        "§13.2.2.4: the INVITE's credentials: {ack}"
+    );
     bed.feed(&a_request("BYE", "a-au@x", 11, "z9hG4bKau3", Some(&our_tag)), CUSTOMER);
     assert!(bed.take_one(V1, "BYE ").contains("CSeq: 3 BYE"));
 
@@ -542,6 +548,19 @@ fn record_route_sets_each_dialogs_route_set() {
     let ack = bed.take_one(V1, "ACK ");
     let reversed = "\r\nRoute: <sip:198.51.100.31;lr;r2=on>, <sip:198.51.100.30;lr>\r\n";
     assert!(ack.contains(reversed) && ack.starts_with("ACK sip:gw@198.51.100.1:5060 "), "{ack}");
+    // A re-INVITE relayed to the vendor, and its CANCEL, carry the route set (§9.1).
+    bed.feed(&a_request("INVITE", "a-rr@x", 11, "z9hG4bKrr5", Some(&our_tag)), CUSTOMER);
+    let reinvite = bed.take_one(V1, "INVITE ");
+    assert!(reinvite.contains(reversed), "{reinvite}");
+    bed.feed(&answer(&reinvite, 180, "v1t", None), V1);
+    bed.feed(&a_request("CANCEL", "a-rr@x", 11, "z9hG4bKrr5", Some(&our_tag)), CUSTOMER);
+    let cancel = bed.take_one(V1, "CANCEL ");
+    assert!(cancel.contains(reversed), "{cancel}");
+    bed.feed(&answer(&cancel, 200, "v1t", None), V1);
+    bed.feed(&answer(&reinvite, 487, "v1t", None), V1);
+    let ack487 = bed.take_one(V1, "ACK ");
+    assert!(ack487.contains(reversed), "the ACK of a failure too (§17.1.1.3): {ack487}");
+    bed.take(CUSTOMER);
     // The vendor hangs up: tandem's BYE to the caller follows the caller's route set.
     let m = parsed(&b1);
     let bye = format!(
@@ -944,7 +963,7 @@ fn refusals() {
     bed.take_one(CUSTOMER, "SIP/2.0 200");
     bed.core.set_draining();
     bed.feed(&invite("a-11@x"), CUSTOMER);
-    bed.take_one(CUSTOMER, "SIP/2.0 503");
+    assert!(bed.take_one(CUSTOMER, "SIP/2.0 503").contains("\r\nRetry-After: 30\r\n"), "shutting down");
 }
 
 #[test]
