@@ -416,7 +416,32 @@ impl Core {
                     c.handle_response(status, now.ms, Bytes::new);
                 }
             }
+            Ok(Method::Invite)
+                if call
+                    .attempts
+                    .get(i)
+                    .is_some_and(|a| a.superseded.iter().any(|(b, _)| b == top_branch(msg))) =>
+            {
+                self.superseded_response(call, i, msg)
+            }
             _ => self.leg_response(call, Side::B(i as u16), msg, now),
+        }
+    }
+
+    /// A response to an INVITE a challenge replaced: a copy of the challenge
+    /// gets its ACK again; a 2xx (a forking proxy's branch answered after all)
+    /// is nobody's call: ACK and BYE.
+    fn superseded_response(&mut self, call: &mut Call, i: usize, msg: &Message<'_>) {
+        let status = msg.status().unwrap_or(0);
+        let att = &call.attempts[i];
+        let peer = att.peer;
+        self.stats.retransmissions += 1;
+        if (200..300).contains(&status) {
+            return self.hang_up_2xx(msg, peer);
+        }
+        let ack = att.superseded.iter().find(|(b, _)| b == top_branch(msg)).map(|(_, ack)| ack.clone());
+        if let (Some(ack), 300..) = (ack.filter(|a| !a.is_empty()), status) {
+            self.outbox.push_to(Side::B(i as u16), (ack, peer));
         }
     }
 

@@ -249,6 +249,7 @@ impl Core {
                 challenges: 0,
                 routes: String::new(),
                 credentials: None,
+                superseded: Vec::new(),
                 next_cseq: 2,
                 txn: ClientTxn::new(Kind::Invite, invite, now.ms),
                 cancel: None,
@@ -359,10 +360,14 @@ impl Core {
         }
         .build(&self.local_b);
         let att = &mut call.attempts[i];
-        // The old transaction's ACK of the challenge leaves before it is replaced.
+        // The old transaction's ACK of the challenge leaves before it is
+        // replaced, and stays for copies of the challenge.
+        let mut ack = Bytes::new();
         while let Some(d) = att.txn.poll_transmit() {
-            self.outbox.push_to(Side::B(i as u16), (d, att.peer));
+            self.outbox.push_to(Side::B(i as u16), (d.clone(), att.peer));
+            ack = d;
         }
+        att.superseded.push((std::mem::take(&mut att.branch), ack));
         (att.branch, att.invite_cseq, att.next_cseq) = (branch, cseq, cseq + 1);
         att.credentials = Some((header, value));
         att.challenges += 1;

@@ -685,9 +685,14 @@ impl Core {
         let ours = msg.call_id().is_ok_and(ids::is_ours);
         let is_invite_2xx = msg.cseq().is_ok_and(|c| c.method == Method::Invite)
             && msg.status().is_some_and(|s| (200..300).contains(&s));
-        if !(ours && is_invite_2xx) {
-            return;
+        if ours && is_invite_2xx {
+            self.hang_up_2xx(msg, peer);
         }
+    }
+
+    /// ACK and BYE, statelessly, for a vendor's 2xx nobody will take: its
+    /// dialog's fields, its CSeq, its route set.
+    pub(super) fn hang_up_2xx(&mut self, msg: &sip::Message<'_>, peer: SocketAddr) {
         let text = |name| msg.header(name).and_then(|h| h.value_str().ok()).unwrap_or_default();
         let target = match msg.contacts().next() {
             Some(Ok(sip::Contact::Addr(c))) => c.uri_raw.to_owned(),

@@ -87,6 +87,9 @@ pub struct Attempt {
     /// The credentials its INVITE carried (header name, value): its ACK
     /// carries them too (§13.2.2.4).
     pub credentials: Option<(&'static str, String)>,
+    /// INVITEs a challenge made it send again: their branch and the ACK of
+    /// their challenge, sent again if the challenge is (§17.1.1.2, Timer D).
+    pub superseded: Vec<(String, Bytes)>,
     pub next_cseq: u32,
     pub txn: ClientTxn,
     pub cancel: Option<ClientTxn>,

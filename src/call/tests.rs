@@ -462,6 +462,13 @@ fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
     let req =
         crate::register::digest::Request { method: "INVITE", uri: &uri, user: "acct1", password: "s3cret" };
     assert_eq!(field("response"), crate::register::digest::response(&ch, &req, 1, &field("cnonce")));
+    // Our ACK of the challenge was lost: its copy gets that ACK again (Timer D).
+    bed.feed(&challenge, V1);
+    let again = bed.take(V1);
+    assert!(
+        again.len() == 1 && again[0].starts_with("ACK ") && again[0].contains("CSeq: 1 ACK"),
+        "{again:#?}"
+    );
     // Answered: the dialog runs on the new CSeq.
     bed.feed(&answer(&second, 200, "v1t", Some(SDP_B)), V1);
     let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
@@ -474,6 +481,16 @@ fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
     );
     bed.feed(&a_request("BYE", "a-au@x", 11, "z9hG4bKau3", Some(&our_tag)), CUSTOMER);
     assert!(bed.take_one(V1, "BYE ").contains("CSeq: 3 BYE"));
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    // A forking proxy's branch answers the challenged INVITE after all: ACK and BYE on CSeq 1.
+    bed.feed(&answer(&first, 200, "fork", Some(SDP_B)), V1);
+    let late = bed.take(V1);
+    assert!(
+        late.iter().any(|m| m.starts_with("ACK ") && m.contains("CSeq: 1 ACK") && m.contains("tag=fork")),
+        "{late:#?}"
+    );
+    assert!(late.iter().any(|m| m.starts_with("BYE ") && m.contains("CSeq: 2 BYE")), "{late:#?}");
+    assert!(bed.take(CUSTOMER).is_empty(), "the caller's call is untouched");
 
     // Refused credentials: challenged again (not stale), the hunt moves on.
     bed.feed(&invite("a-au2@x"), CUSTOMER);
