@@ -187,7 +187,7 @@ pub fn response(
 ) -> Bytes {
     let mut buf = BytesMut::with_capacity(512 + body.map_or(0, |b| b.1.len()));
     let b = response_to(&mut buf, req, status, reason, to_tag);
-    finish_response(b, status, contact, body);
+    finish_response(b, contact, body);
     buf.freeze()
 }
 
@@ -201,14 +201,14 @@ pub fn response_on(
     body: Option<(&str, &[u8])>,
 ) -> Bytes {
     let mut buf = BytesMut::with_capacity(128 + head.len() + body.map_or(0, |b| b.1.len()));
-    finish_response(Builder::response_on(&mut buf, status, reason, head), status, contact, body);
+    finish_response(Builder::response_on(&mut buf, status, reason, head), contact, body);
     buf.freeze()
 }
 
 /// Contact and the body. No Retry-After on a call's 503: a proxy may take
 /// it for the whole server being down (RFC 3261 §21.5.4), which a call
 /// that failed at the vendors does not say.
-fn finish_response(mut b: Builder<'_>, _status: u16, contact: Option<&Local>, body: Option<(&str, &[u8])>) {
+fn finish_response(mut b: Builder<'_>, contact: Option<&Local>, body: Option<(&str, &[u8])>) {
     if let Some(local) = contact {
         b = local.put_contact(b);
     }
