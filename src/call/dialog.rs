@@ -758,7 +758,10 @@ fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route<'_> {
                 call_id: &att.call_id,
                 cseq: seq,
                 routes: &att.routes,
-                credentials: att.credentials.as_ref().map(|(name, value)| (*name, value.as_str())),
+                // Only the ACK of the INVITE that carried them: a re-INVITE's did not.
+                credentials: (seq == att.invite_cseq)
+                    .then(|| att.credentials.as_ref().map(|(name, value)| (*name, value.as_str())))
+                    .flatten(),
             }
         }
     }

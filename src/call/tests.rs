@@ -479,8 +479,16 @@ fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
         ack.contains(&format!("\r\nProxy-Authorization: {creds}\r\n")),
         "§13.2.2.4: the INVITE's credentials: {ack}"
     );
-    bed.feed(&a_request("BYE", "a-au@x", 11, "z9hG4bKau3", Some(&our_tag)), CUSTOMER);
-    assert!(bed.take_one(V1, "BYE ").contains("CSeq: 3 BYE"));
+    // A re-INVITE carries none, so neither does its ACK.
+    bed.feed(&a_request("INVITE", "a-au@x", 11, "z9hG4bKau4", Some(&our_tag)), CUSTOMER);
+    let reinvite = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&reinvite, 200, "v1t", Some(SDP_B)), V1);
+    bed.take_one(CUSTOMER, "SIP/2.0 200");
+    bed.feed(&a_request("ACK", "a-au@x", 11, "z9hG4bKau5", Some(&our_tag)), CUSTOMER);
+    let re_ack = bed.take_one(V1, "ACK ");
+    assert!(!reinvite.contains("Authorization") && !re_ack.contains("Authorization"), "{re_ack}");
+    bed.feed(&a_request("BYE", "a-au@x", 12, "z9hG4bKau3", Some(&our_tag)), CUSTOMER);
+    assert!(bed.take_one(V1, "BYE ").contains("CSeq: 4 BYE"));
     bed.take_one(CUSTOMER, "SIP/2.0 200");
     // A forking proxy's branch answers the challenged INVITE after all: ACK and BYE on CSeq 1.
     bed.feed(&answer(&first, 200, "fork", Some(SDP_B)), V1);
