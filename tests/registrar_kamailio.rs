@@ -4,51 +4,17 @@
 //! every REGISTER Kamailio receives is in its log. tandem is 127.0.0.1.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // the test is the network and the clock
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::UdpSocket;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::free_port;
+use common::kamailio::{Kamailio, collect, wait_until};
+
 const REGISTRAR_IP: &str = "127.0.0.7";
 const DOMAIN: &str = "carrier.test";
-
-fn free_port(ip: &str) -> u16 {
-    UdpSocket::bind((ip, 0)).expect("bind").local_addr().expect("addr").port()
-}
-
-/// `name` from PATH, else from /usr/sbin (Debian puts kamailio and kamcmd there).
-fn sbin(name: &str) -> PathBuf {
-    let in_path = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()));
-    in_path.unwrap_or_else(|| Path::new("/usr/sbin").join(name))
-}
-
-/// Appends every line of `r` to `sink`.
-fn collect(r: impl Read + Send + 'static, sink: &Arc<Mutex<Vec<String>>>) {
-    let sink = Arc::clone(sink);
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            sink.lock().expect("logs").push(line);
-        }
-    });
-}
-
-/// Polls `f` every 50 ms until it is true or `limit` passes.
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// One Contact of `ul.dump`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,62 +24,23 @@ struct Binding {
     call_id: String,
 }
 
-struct Kamailio {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-    logs: Arc<Mutex<Vec<String>>>,
-}
+/// Kamailio as the upstream registrar.
+struct Registrar(Kamailio);
 
-impl Kamailio {
-    /// Starts Kamailio in the foreground with `defines` (`-A`) added, and
-    /// waits (bounded) until its control socket answers.
-    fn start(name: &str, defines: &[&str]) -> Kamailio {
-        let dir = std::env::temp_dir().join(format!("tandem-kam-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("tmp dir");
-        let port = free_port(REGISTRAR_IP);
-        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/registrar.cfg");
-        let mut cmd = Command::new(sbin("kamailio"));
-        cmd.arg("-f").arg(&cfg).args(["-DD", "-E", "-m", "32", "-M", "4"]);
-        cmd.arg("-w").arg(&dir).arg("-Y").arg(&dir).arg("-P").arg(dir.join("kamailio.pid"));
-        cmd.args(["-A", &format!("PORT={port}")]);
-        cmd.args(["-A", &format!("CTL=\"unix:{}\"", dir.join("kamailio.ctl").display())]);
-        for d in defines {
-            cmd.args(["-A", d]);
-        }
-        // Its own process group, so Drop can end the children with it.
-        cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("kamailio is installed (scripts/test installs Debian's kamailio)");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stderr.take().expect("stderr"), &logs);
-        let k = Kamailio { child, dir, port, logs };
-        let up = wait_until(Duration::from_secs(10), || k.rpc(&["core.version"]).contains("kamailio"));
-        assert!(up, "Kamailio's control socket did not answer in 10 s: {:#?}", k.logs.lock().expect("logs"));
-        k
+impl Registrar {
+    /// Starts it with `defines` (`-A`) added to tests/kamailio/registrar.cfg.
+    fn start(name: &str, defines: &[&str]) -> Registrar {
+        let defines: Vec<String> = defines.iter().map(|d| d.to_string()).collect();
+        Registrar(Kamailio::start(name, "registrar.cfg", REGISTRAR_IP, &defines))
     }
 
     fn addr(&self) -> String {
-        format!("{REGISTRAR_IP}:{}", self.port)
-    }
-
-    /// `kamcmd` on our control socket; its stdout (errors included).
-    fn rpc(&self, args: &[&str]) -> String {
-        let out = Command::new(sbin("kamcmd"))
-            .arg("-s")
-            .arg(format!("unix:{}", self.dir.join("kamailio.ctl").display()))
-            .args(args)
-            .stdin(Stdio::null())
-            .output();
-        match out {
-            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-            Err(e) => format!("kamcmd: {e}"),
-        }
+        format!("{REGISTRAR_IP}:{}", self.0.port)
     }
 
     /// The binding of `contact` in the location table, if any.
     fn binding(&self, contact: &str) -> Option<Binding> {
-        let dump = self.rpc(&["ul.dump"]);
+        let dump = self.0.rpc(&["ul.dump"]);
         let mut lines = dump.lines().map(str::trim).skip_while(|l| *l != format!("Address: {contact}"));
         lines.next()?;
         let mut field = |name: &str| {
@@ -127,26 +54,15 @@ impl Kamailio {
 
     /// How many REGISTERs reached the script (the cfg logs each one).
     fn registers(&self) -> usize {
-        self.logs.lock().expect("logs").iter().filter(|l| l.contains("kamailio: REGISTER ")).count()
+        self.0.script_log().iter().filter(|l| l.contains("kamailio: REGISTER ")).count()
     }
 
     fn script_log(&self) -> Vec<String> {
-        self.logs.lock().expect("logs").iter().filter(|l| l.contains("kamailio: ")).cloned().collect()
+        self.0.script_log()
     }
-}
 
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on our own child (its pid is the group id too) with valid signals.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let stopped = wait_until(Duration::from_secs(5), || self.child.try_wait().ok().flatten().is_some());
-        if !stopped {
-            // SAFETY: as above; the group is the one we created for this child.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+    fn rpc(&self, args: &[&str]) -> String {
+        self.0.rpc(args)
     }
 }
 
@@ -159,7 +75,7 @@ struct Tandem {
 
 impl Tandem {
     /// `tandem run` with one customer and one vendor that registers to `registrar`.
-    fn start(name: &str, registrar: &Kamailio, sip: &str, password: &str) -> Tandem {
+    fn start(name: &str, registrar: &Registrar, sip: &str, password: &str) -> Tandem {
         let dir = std::env::temp_dir().join(format!("tandem-reg-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("tmp dir");
@@ -242,7 +158,7 @@ impl Drop for Tandem {
 }
 
 /// Waits (bounded) for `contact` to be bound, and returns the binding.
-fn bound(k: &Kamailio, t: &Tandem, limit: Duration) -> Binding {
+fn bound(k: &Registrar, t: &Tandem, limit: Duration) -> Binding {
     let mut b = None;
     let seen = wait_until(limit, || {
         b = k.binding(&t.contact());
@@ -261,7 +177,7 @@ fn bound(k: &Kamailio, t: &Tandem, limit: Duration) -> Binding {
 
 #[test]
 fn registers_refreshes_at_85_percent_and_unregisters_on_sigterm() {
-    let k = Kamailio::start("refresh", &[]);
+    let k = Registrar::start("refresh", &[]);
     let mut t = Tandem::start("refresh", &k, "", "secret");
     let started = Instant::now();
     t.wait_log("registered gateway=v1 expires_s=20", Duration::from_secs(5));
@@ -304,7 +220,7 @@ fn registers_refreshes_at_85_percent_and_unregisters_on_sigterm() {
 
 #[test]
 fn without_send_unregister_the_binding_stays_after_sigterm() {
-    let k = Kamailio::start("keep", &[]);
+    let k = Registrar::start("keep", &[]);
     let mut t = Tandem::start("keep", &k, "user_agent_send_unregister = false", "secret");
     t.wait_log("registered gateway=v1 expires_s=20", Duration::from_secs(5));
     let before = bound(&k, &t, Duration::from_secs(5));
@@ -320,7 +236,7 @@ fn without_send_unregister_the_binding_stays_after_sigterm() {
 
 #[test]
 fn a_wrong_password_fails_once_and_waits_for_the_retry_delay() {
-    let k = Kamailio::start("wrong", &[]);
+    let k = Registrar::start("wrong", &[]);
     let t = Tandem::start("wrong", &k, "user_agent_retry_delay = 30", "not-the-password");
     t.wait_log("registration failed gateway=v1", Duration::from_secs(5));
     let failed = t.log().into_iter().find(|l| l.contains("registration failed")).expect("failure line");
@@ -340,7 +256,7 @@ fn a_wrong_password_fails_once_and_waits_for_the_retry_delay() {
 /// happens: a refused password must still end the attempt.
 #[test]
 fn a_wrong_password_with_fresh_nonces_fails_without_a_register_storm() {
-    let k = Kamailio::start("storm", &["NONCE_COUNT"]);
+    let k = Registrar::start("storm", &["NONCE_COUNT"]);
     let t = Tandem::start("storm", &k, "user_agent_retry_delay = 30", "not-the-password");
     std::thread::sleep(Duration::from_secs(3));
     let sent = k.registers();

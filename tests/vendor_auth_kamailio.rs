@@ -10,50 +10,17 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // the test is the network and the clock
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::kamailio::Kamailio;
 use common::*;
 
 const VENDOR_IP: &str = "127.0.0.5";
 const CALLEE_IP: &str = "127.0.0.6";
 const CALLS: u32 = 5;
-
-/// `name` from PATH, else from /usr/sbin (Debian puts kamailio and kamcmd there).
-fn sbin(name: &str) -> PathBuf {
-    let in_path = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()));
-    in_path.unwrap_or_else(|| Path::new("/usr/sbin").join(name))
-}
-
-/// Appends every line of `r` to `sink`.
-fn collect(r: impl Read + Send + 'static, sink: &Arc<Mutex<Vec<String>>>) {
-    let sink = Arc::clone(sink);
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            sink.lock().expect("logs").push(line);
-        }
-    });
-}
-
-/// Polls `f` every 50 ms until it is true or `limit` passes.
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// One INVITE decision of the script: Call-ID and CSeq number.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,66 +29,29 @@ struct Decision {
     cseq: u32,
 }
 
-struct Kamailio {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-    logs: Arc<Mutex<Vec<String>>>,
-}
+/// Kamailio as the vendor, relaying authorized INVITEs to a callee.
+struct AuthVendor(Kamailio);
 
-impl Kamailio {
-    /// Starts Kamailio in the foreground, relaying to `callee`, and waits
-    /// (bounded) until its control socket answers.
-    fn start(name: &str, callee: &Vendor) -> Kamailio {
-        let dir = std::env::temp_dir().join(format!("tandem-kam-auth-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("tmp dir");
-        let port = free_port(VENDOR_IP);
-        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/invite-auth.cfg");
-        let mut cmd = Command::new(sbin("kamailio"));
-        cmd.arg("-f").arg(&cfg).args(["-DD", "-E", "-m", "32", "-M", "4"]);
-        cmd.arg("-w").arg(&dir).arg("-Y").arg(&dir).arg("-P").arg(dir.join("kamailio.pid"));
-        cmd.args(["-A", &format!("PORT={port}")]);
-        cmd.args(["-A", &format!("UAS=\"sip:{}:{}\"", callee.ip, callee.port)]);
-        cmd.args(["-A", &format!("CTL=\"unix:{}\"", dir.join("kamailio.ctl").display())]);
-        // Its own process group, so Drop can end the children with it.
-        cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("kamailio is installed (scripts/test installs Debian's kamailio)");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stderr.take().expect("stderr"), &logs);
-        let k = Kamailio { child, dir, port, logs };
-        let up = wait_until(Duration::from_secs(10), || k.rpc(&["core.version"]).contains("kamailio"));
-        assert!(up, "Kamailio's control socket did not answer in 10 s: {:#?}", k.logs.lock().expect("logs"));
-        k
+impl AuthVendor {
+    /// Starts it on tests/kamailio/invite-auth.cfg, relaying to `callee`.
+    fn start(name: &str, callee: &Vendor) -> AuthVendor {
+        let uas = format!("UAS=\"sip:{}:{}\"", callee.ip, callee.port);
+        AuthVendor(Kamailio::start(&format!("auth-{name}"), "invite-auth.cfg", VENDOR_IP, &[uas]))
     }
 
     fn vendor(&self) -> Vendor {
-        Vendor { ip: VENDOR_IP, port: self.port }
-    }
-
-    /// `kamcmd` on our control socket; its stdout (errors included).
-    fn rpc(&self, args: &[&str]) -> String {
-        let out = Command::new(sbin("kamcmd"))
-            .arg("-s")
-            .arg(format!("unix:{}", self.dir.join("kamailio.ctl").display()))
-            .args(args)
-            .stdin(Stdio::null())
-            .output();
-        match out {
-            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-            Err(e) => format!("kamcmd: {e}"),
-        }
+        Vendor { ip: VENDOR_IP, port: self.0.port }
     }
 
     fn script_log(&self) -> Vec<String> {
-        self.logs.lock().expect("logs").iter().filter(|l| l.contains("kamailio: ")).cloned().collect()
+        self.0.script_log()
     }
 
     /// The script's "kamailio: <what> <Call-ID> cseq=<n>" lines.
     fn decisions(&self, what: &str) -> Vec<Decision> {
         let marker = format!("kamailio: {what} ");
-        let logs = self.logs.lock().expect("logs");
-        logs.iter()
+        self.script_log()
+            .iter()
             .filter_map(|l| {
                 let rest = &l[l.find(&marker)? + marker.len()..];
                 let mut words = rest.split_whitespace();
@@ -133,28 +63,13 @@ impl Kamailio {
     }
 }
 
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on our own child (its pid is the group id too) with valid signals.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let stopped = wait_until(Duration::from_secs(5), || self.child.try_wait().ok().flatten().is_some());
-        if !stopped {
-            // SAFETY: as above; the group is the one we created for this child.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            let _ = self.child.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// tandem with one vendor, Kamailio, whose `[routing_gateway.register]`
 /// (registering to Kamailio too) holds `password`.
-fn switch(name: &str, k: &Kamailio, password: &str) -> Switch {
+fn switch(name: &str, k: &AuthVendor, password: &str) -> Switch {
     let register = format!(
         "\n[routing_gateway.register]\nproxy = \"{VENDOR_IP}:{}\"\ndomain = \"carrier.test\"\n\
          user = \"acct1001\"\npassword = \"{password}\"\nperiod = 60\n",
-        k.port
+        k.0.port
     );
     Switch::start_with(name, "invite_timeout = 4", &[k.vendor()], &register, "")
 }
@@ -181,7 +96,7 @@ fn read(path: &Path) -> String {
 #[test]
 fn a_vendor_407_is_answered_with_the_register_credentials() {
     let callee = vendor(CALLEE_IP);
-    let k = Kamailio::start("ok", &callee);
+    let k = AuthVendor::start("ok", &callee);
     let sw = switch("vauth-ok", &k, "secret");
     // The same credentials register tandem to Kamailio first.
     sw.wait_log("registered gateway=v1", Duration::from_secs(5));
@@ -243,7 +158,7 @@ fn a_vendor_407_is_answered_with_the_register_credentials() {
 #[test]
 fn a_refused_password_ends_the_call_with_503() {
     let callee = vendor(CALLEE_IP);
-    let k = Kamailio::start("wrong", &callee);
+    let k = AuthVendor::start("wrong", &callee);
     let sw = switch("vauth-wrong", &k, "not-the-password");
     sw.wait_log("registration failed gateway=v1", Duration::from_secs(5));
     let dir = workdir("vauth-wrong");

@@ -9,6 +9,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod kamailio;
+
 pub const CUSTOMER_IP: &str = "127.0.0.2";
 
 /// A TCP port free on 127.0.0.1 a moment ago (for the metrics endpoint).
