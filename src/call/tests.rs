@@ -40,6 +40,9 @@ priority = 2
     )
 }
 
+/// The decks `Bed::new` loads: the customer pays 0.02, vendors cost 0.01.
+const DECKS: [(&str, &str); 2] = [("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")];
+
 struct Bed {
     core: Core,
     now: Now,
@@ -50,8 +53,12 @@ struct Bed {
 
 impl Bed {
     fn new(sip: &str) -> Bed {
-        let decks = [("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")];
-        Bed::with(&config(sip), &decks, None)
+        Bed::with(&config(sip), &DECKS, None)
+    }
+
+    /// Like `new`, with `extra` lines in the first vendor's `[[routing_gateway]]`.
+    fn with_v1(extra: &str) -> Bed {
+        Bed::with(&config("").replacen("priority = 1\n", &format!("priority = 1\n{extra}"), 1), &DECKS, None)
     }
 
     /// A core on `cfg` with `decks` (rows after the header) and, optionally, an LRN cache file.
@@ -157,6 +164,14 @@ fn answer(req: &str, status: u16, to_tag: &str, sdp: Option<&str>) -> String {
         None => b.finish(),
     }
     String::from_utf8(buf.to_vec()).unwrap()
+}
+
+/// A vendor's digest challenge to `req`: a 401 with WWW-Authenticate or a
+/// 407 with Proxy-Authenticate, whose value is `digest`.
+fn challenge(req: &str, status: u16, digest: &str) -> String {
+    let name = if status == 407 { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+    answer(req, status, "px", None)
+        .replace("Content-Length: 0\r\n", &format!("{name}: {digest}\r\nContent-Length: 0\r\n"))
 }
 
 fn parsed(text: &str) -> Message<'_> {
@@ -418,19 +433,14 @@ fn a_vendors_redirect_or_challenge_fails_over_and_never_reaches_the_caller() {
 /// refused) fails over.
 #[test]
 fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
-    let cfg = config("").replacen(
-        "priority = 1\n",
-        "priority = 1\n\n[routing_gateway.register]\nproxy = \"198.51.100.9:5060\"\ndomain = \"carrier.example\"\nuser = \"acct1\"\npassword = \"s3cret\"\n",
-        1,
+    let mut bed = Bed::with_v1(
+        "\n[routing_gateway.register]\nproxy = \"198.51.100.9:5060\"\ndomain = \"carrier.example\"\nuser = \"acct1\"\npassword = \"s3cret\"\n",
     );
-    let mut bed = Bed::with(&cfg, &[("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")], None);
     bed.feed(&invite("a-au@x"), CUSTOMER);
     let first = bed.take_one(V1, "INVITE ");
-    let challenge = answer(&first, 407, "px", None).replace(
-        "Content-Length: 0\r\n",
-        "Proxy-Authenticate: Digest realm=\"carrier.example\", nonce=\"n0nce\", qop=\"auth\"\r\nContent-Length: 0\r\n",
-    );
-    bed.feed(&challenge, V1);
+    let challenged =
+        challenge(&first, 407, "Digest realm=\"carrier.example\", nonce=\"n0nce\", qop=\"auth\"");
+    bed.feed(&challenged, V1);
     let to_v1 = bed.take(V1);
     assert!(to_v1.iter().any(|m| m.starts_with("ACK ") && m.contains("CSeq: 1 ACK")), "{to_v1:#?}");
     let second = to_v1.iter().find(|m| m.starts_with("INVITE ")).expect("the INVITE again").clone();
@@ -463,7 +473,7 @@ fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
         crate::register::digest::Request { method: "INVITE", uri: &uri, user: "acct1", password: "s3cret" };
     assert_eq!(field("response"), crate::register::digest::response(&ch, &req, 1, &field("cnonce")));
     // Our ACK of the challenge was lost: its copy gets that ACK again (Timer D).
-    bed.feed(&challenge, V1);
+    bed.feed(&challenged, V1);
     let again = bed.take(V1);
     assert!(
         again.len() == 1 && again[0].starts_with("ACK ") && again[0].contains("CSeq: 1 ACK"),
@@ -503,12 +513,7 @@ fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
     // Refused credentials: challenged again (not stale), the hunt moves on.
     bed.feed(&invite("a-au2@x"), CUSTOMER);
     let first = bed.take_one(V1, "INVITE ");
-    let again = |req: &str| {
-        answer(req, 407, "px", None).replace(
-            "Content-Length: 0\r\n",
-            "Proxy-Authenticate: Digest realm=\"carrier.example\", nonce=\"n1\"\r\nContent-Length: 0\r\n",
-        )
-    };
+    let again = |req: &str| challenge(req, 407, "Digest realm=\"carrier.example\", nonce=\"n1\"");
     bed.feed(&again(&first), V1);
     let second = bed.take_one(V1, "INVITE ");
     bed.feed(&again(&second), V1);
@@ -519,19 +524,10 @@ fn a_vendor_challenging_our_invite_gets_the_registration_credentials() {
 /// `auth_user`/`auth_password` answer a vendor's challenge without a registration.
 #[test]
 fn auth_user_answers_a_challenge_without_a_registration() {
-    let cfg = config("").replacen(
-        "priority = 1\n",
-        "priority = 1\nauth_user = \"trunk7\"\nauth_password = \"pw\"\n",
-        1,
-    );
-    let mut bed = Bed::with(&cfg, &[("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")], None);
+    let mut bed = Bed::with_v1("auth_user = \"trunk7\"\nauth_password = \"pw\"\n");
     bed.feed(&invite("a-au3@x"), CUSTOMER);
     let first = bed.take_one(V1, "INVITE ");
-    let challenge = answer(&first, 401, "px", None).replace(
-        "Content-Length: 0\r\n",
-        "WWW-Authenticate: Digest realm=\"v\", nonce=\"n2\"\r\nContent-Length: 0\r\n",
-    );
-    bed.feed(&challenge, V1);
+    bed.feed(&challenge(&first, 401, "Digest realm=\"v\", nonce=\"n2\""), V1);
     let second = bed.take_one(V1, "INVITE ");
     let creds = parsed(&second)
         .header(HeaderName::Authorization)
@@ -1339,11 +1335,7 @@ fn file_source_and_non_us_numbers() {
 }
 
 fn options_bed(extra: &str) -> Bed {
-    let cfg = config("").replace(
-        "priority = 1\n",
-        &format!("priority = 1\noptions_ping = 2\noptions_timeout_ms = 500\n{extra}"),
-    );
-    let mut bed = Bed::with(&cfg, &[("cust.csv", "1,0.02,6,6\n"), ("v.csv", "1,0.01,6,6\n")], None);
+    let mut bed = Bed::with_v1(&format!("options_ping = 2\noptions_timeout_ms = 500\n{extra}"));
     bed.core.start_options_checks(1, bed.now);
     bed
 }
