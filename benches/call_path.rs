@@ -110,6 +110,14 @@ fn to(out: &[(Bytes, SocketAddr)], peer: SocketAddr) -> Bytes {
     out.iter().find(|(_, to)| *to == peer).map(|(b, _)| b.clone()).unwrap_or_default()
 }
 
+/// The To tag of a response (tandem's, to the caller).
+fn to_tag(response: &[u8]) -> String {
+    sip::parse(response)
+        .ok()
+        .and_then(|m| m.to().ok().and_then(|t| t.tag.map(str::to_owned)))
+        .unwrap_or_default()
+}
+
 /// One whole call (1 ms of simulated time apart); returns the messages tandem sent.
 fn call(core: &mut Core, i: u64, now: &mut Now, watch: &mut Stopwatch) -> usize {
     let (a, v) = (addr("192.0.2.10:5060"), addr("198.51.100.1:5060"));
@@ -119,10 +127,7 @@ fn call(core: &mut Core, i: u64, now: &mut Now, watch: &mut Stopwatch) -> usize 
     let mut sent = out.len();
     let out = watch.feed(core, &respond(&to(&out, v), 200), v, *now);
     sent += out.len();
-    let tag = sip::parse(&to(&out, a))
-        .ok()
-        .and_then(|m| m.to().ok().and_then(|t| t.tag.map(str::to_owned)))
-        .unwrap_or_default();
+    let tag = to_tag(&to(&out, a));
     sent += watch.feed(core, &a_request("ACK", i, &tag, 1), a, *now).len();
     let out = watch.feed(core, &a_request("BYE", i, &tag, 2), a, *now);
     sent += out.len();
@@ -140,10 +145,7 @@ fn invite_only(core: &mut Core, i: u64, now: &mut Now, watch: &mut Stopwatch) ->
     let out = watch.feed(core, &invite(i), a, *now);
     let mut rest = Stopwatch::default();
     let busy = rest.feed(core, &respond(&to(&out, v), 486), v, *now);
-    let tag = sip::parse(&to(&busy, a))
-        .ok()
-        .and_then(|m| m.to().ok().and_then(|t| t.tag.map(str::to_owned)))
-        .unwrap_or_default();
+    let tag = to_tag(&to(&busy, a));
     let ack = a_request("ACK", i, &tag, 1).to_vec();
     // The ACK of a non-2xx keeps the INVITE's branch (§17.1.1.3).
     let ack = String::from_utf8_lossy(&ack).replace("z9hG4bKACK", "z9hG4bK");
@@ -166,26 +168,19 @@ fn bench(c: &mut Criterion) {
         "100 Trying and the B-leg INVITE"
     );
     i += 1;
-    g.bench_function("whole_call", |b| {
-        b.iter_custom(|iters| {
-            let mut watch = Stopwatch::default();
-            for _ in 0..iters {
-                i += 1;
-                black_box(call(&mut core, i, &mut now, &mut watch));
-            }
-            watch.spent
-        })
-    });
-    g.bench_function("invite_to_b_leg", |b| {
-        b.iter_custom(|iters| {
-            let mut watch = Stopwatch::default();
-            for _ in 0..iters {
-                i += 1;
-                black_box(invite_only(&mut core, i, &mut now, &mut watch));
-            }
-            watch.spent
-        })
-    });
+    type Step = fn(&mut Core, u64, &mut Now, &mut Stopwatch) -> usize;
+    for (name, step) in [("whole_call", call as Step), ("invite_to_b_leg", invite_only)] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut watch = Stopwatch::default();
+                for _ in 0..iters {
+                    i += 1;
+                    black_box(step(&mut core, i, &mut now, &mut watch));
+                }
+                watch.spent
+            })
+        });
+    }
     g.finish();
 }
 
