@@ -667,17 +667,11 @@ fn a_second_tandem_on_the_same_address_refuses_to_start() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the second tandem");
-    let end = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("the second tandem kept running on the first one's address");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = exit_within(
+        &mut child,
+        Duration::from_secs(10),
+        "the second tandem kept running on the first one's address",
+    );
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("stderr");
     assert_eq!(status.code(), Some(1), "{err}");

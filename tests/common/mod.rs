@@ -168,14 +168,19 @@ pub fn sipp(dir: &Path, args: &[&str]) -> Child {
 
 /// Waits (bounded) for SIPp to finish.
 pub fn finish(mut child: Child) -> ExitStatus {
-    let end = Instant::now() + Duration::from_secs(30);
+    exit_within(&mut child, Duration::from_secs(30), "SIPp did not finish in 30 s")
+}
+
+/// Waits for `child` to exit; past `limit` it is killed and the test fails with `what`.
+pub fn exit_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let end = Instant::now() + limit;
     loop {
-        if let Some(s) = child.try_wait().expect("wait sipp") {
+        if let Some(s) = child.try_wait().expect("wait") {
             return s;
         }
         if Instant::now() > end {
             let _ = child.kill();
-            panic!("SIPp did not finish in 30 s");
+            panic!("{what}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -263,14 +268,7 @@ pub fn ack_text(from: &UdpSocket, call_id: &str, to: &str) -> String {
 impl Switch {
     /// Waits for the exit a signal already started.
     pub fn stop_after_signal(mut self) -> (ExitStatus, Vec<Vec<String>>) {
-        let end = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                break s;
-            }
-            assert!(Instant::now() < end, "tandem did not stop within 20 s");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = exit_within(&mut self.child, Duration::from_secs(20), "tandem did not stop within 20 s");
         let cdrs = self.cdrs();
         (status, cdrs)
     }
