@@ -2,7 +2,7 @@
 //! responses to them, timers and shutdown.
 
 use super::build::{self, Request, body_of};
-use super::invite::{release_attempt, send_cancel};
+use super::invite::release_attempt;
 use super::state::{Call, Phase, Relay, Side};
 use super::{Core, Now};
 use crate::cdr::HangUp;
@@ -135,7 +135,7 @@ impl Core {
         let att = &mut call.attempts[i];
         att.cancel_wanted = true;
         if att.provisional && att.cancel.is_none() {
-            send_cancel(att, &self.local_b, now);
+            att.send_cancel(now);
         } else if !att.provisional {
             att.txn.abandon();
         }

@@ -297,7 +297,7 @@ impl Core {
             ClientEvent::Provisional(s) => {
                 att.provisional = true;
                 if att.cancel_wanted && att.cancel.is_none() {
-                    send_cancel(att, &self.local_b, now);
+                    att.send_cancel(now);
                 }
                 // Any provisional, 100 included, hands over to Timer C: on
                 // some routes ringing comes many seconds after the 100.
@@ -574,24 +574,6 @@ fn rated(cdr: &mut Cdr, d: &Decision) {
     cdr.routed.clone_from(&d.number);
     cdr.customer_rate =
         d.customer_rate.as_ref().map(|p| (p.tariff.rate, p.tariff.initial, p.tariff.increment));
-}
-
-pub(super) fn send_cancel(att: &mut Attempt, local: &build::Local, now: Now) {
-    let cancel = Request {
-        method: "CANCEL",
-        uri: &att.uri,
-        branch: &att.branch,
-        from: &att.from,
-        to: &att.to,
-        call_id: &att.call_id,
-        cseq: att.invite_cseq,
-        max_forwards: 70,
-        body: None,
-        credentials: None,
-        route: "",
-    }
-    .build(local);
-    att.cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));
 }
 
 fn reason_of<'m>(msg: &Message<'m>) -> std::borrow::Cow<'m, str> {

@@ -139,6 +139,15 @@ pub struct Relay {
     pub cancel: Option<(ClientTxn, u64)>,
 }
 
+impl Attempt {
+    /// CANCELs its INVITE (§9.1): a copy of the INVITE's transaction fields,
+    /// as for a relayed re-INVITE.
+    pub fn send_cancel(&mut self, now: Now) {
+        let cancel = super::build::cancel_for(self.txn.request());
+        self.cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));
+    }
+}
+
 impl Relay {
     /// Sends the CANCEL its requester asked for, once the other side has
     /// answered provisionally (§9.1: not before), a copy of the relayed
