@@ -3,8 +3,10 @@
 //! (a second signal exits at once; SIGHUP reloads routing). Each shard then
 //! runs [`Drain::step`] every turn: 503 for new INVITEs, `REGISTER Expires: 0`
 //! for its registrations, calls left to finish until the deadline, then BYE
-//! for what remains, and the shard stops when its calls and unregisters are
-//! done. The engine joins the shards, flushes the CDRs and exits 0.
+//! for what remains. A shard whose calls and unregisters are done keeps
+//! answering (503 for new INVITEs, other shards' handoffs, late copies) until
+//! every shard is done; then all stop together. The engine joins the shards,
+//! flushes the CDRs and exits 0.
 
 use crate::call::{Core, Now};
 use crate::engine::Shared;
@@ -26,8 +28,26 @@ pub struct Drain {
 }
 
 impl Drain {
-    /// Returns `true` when the shard may stop.
-    pub fn step(&mut self, core: &mut Core, shared: &Shared, now: Now) -> bool {
+    /// Returns `true` when the shard may stop: its own work is done and so is
+    /// every other shard's. A shard that stopped alone would leave the
+    /// datagrams the kernel steers to it, and the handoffs of the others,
+    /// unanswered while they drain.
+    pub fn step(&mut self, core: &mut Core, shared: &Shared, shard: u16, now: Now) -> bool {
+        let done = self.own_step(core, shared, now);
+        if shared.stopping.load(Ordering::Acquire) {
+            return true;
+        }
+        shared.drained[usize::from(shard)].store(done, Ordering::Release);
+        if done && shared.drained.iter().all(|d| d.load(Ordering::Acquire)) {
+            shared.stopping.store(true, Ordering::Release);
+            shared.wake_all();
+            return true;
+        }
+        false
+    }
+
+    /// Whether this shard's own calls and unregisters are done.
+    fn own_step(&mut self, core: &mut Core, shared: &Shared, now: Now) -> bool {
         if !shared.draining.load(Ordering::Acquire) {
             return false;
         }

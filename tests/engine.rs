@@ -175,6 +175,33 @@ fn graceful_shutdown_lets_calls_finish_and_loses_no_cdr() {
     assert!(cdrs.iter().all(|r| r[col("hangup")] == "caller"));
 }
 
+/// One call up on one shard while the switch drains: the other shard has
+/// nothing of its own to finish, and must still answer what reaches it (new
+/// INVITEs hashed or steered to it) until the last call ends.
+#[test]
+fn every_shard_answers_while_any_shard_drains() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start("drain-all", "shutdown_deadline = 10", &[v1]);
+    let dir = workdir("drain-all");
+    let callee = uas(&dir, &v1, 1, &[]);
+    let caller = uac(&dir, &sw, 1, &["-d", "3000"]);
+    std::thread::sleep(Duration::from_millis(800)); // the call is up
+    sw.signal(libc::SIGTERM);
+    sw.wait_log("shutting down", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300)); // an idle shard would be gone by now
+    let late = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    for i in 0..16 {
+        // Distinct Call-IDs spread over both shards.
+        let rsp = exchange(&late, &sw.addr(), &invite_text(&late, &format!("drain-late-{i}"), "INVITE"));
+        assert!(rsp.starts_with("SIP/2.0 503"), "late INVITE {i}: {rsp}");
+    }
+    assert!(finish(caller).success(), "the call in progress finishes normally");
+    assert!(finish(callee).success());
+    let (status, cdrs) = sw.stop_after_signal();
+    assert!(status.success(), "exit {status}");
+    assert_eq!(cdrs.len(), 1, "the call has its CDR (refusals during the drain have none)");
+}
+
 #[test]
 fn sighup_reloads_decks_and_a_bad_deck_keeps_the_old_routing() {
     let s1 = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");

@@ -61,6 +61,10 @@ pub struct Shared {
     pub send_unregister: bool,
     /// Control queue per shard (wake the shard after sending).
     pub control: Vec<crossbeam::channel::Sender<Control>>,
+    /// Per shard, in a shutdown: its calls and unregisters are done.
+    pub drained: Vec<AtomicBool>,
+    /// Every shard is drained: all stop now, together.
+    pub stopping: AtomicBool,
     /// Every shard has stopped: side threads end.
     pub stopped: AtomicBool,
 }
@@ -141,6 +145,8 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         deadline_ms: AtomicU64::new(u64::MAX),
         send_unregister: cfg.sip.user_agent_send_unregister,
         control,
+        drained: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+        stopping: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
     });
     let metrics = metrics_http::spawn(cfg.metrics.listen, Arc::clone(&shared), Arc::clone(&router), clock)

@@ -134,7 +134,7 @@ impl<I: PacketIo> Shard<I> {
             self.drain_handoffs(&mut invites_in, now);
             self.core.handle_timeout(now);
             // The drain step may add unregisters or BYEs: it runs before the send.
-            let done = shutdown.step(&mut self.core, &self.shared, now);
+            let done = shutdown.step(&mut self.core, &self.shared, self.id, now);
             let sending = self.flush()?;
             record_latency(&mut invites_in, sending, &mut report);
             log_registrations(self.id, &mut self.core);
