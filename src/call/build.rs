@@ -276,6 +276,7 @@ pub fn reason(status: u16) -> &'static str {
         488 => "Not Acceptable Here",
         500 => "Server Internal Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
         505 => "Version Not Supported",
         513 => "Message Too Large",

@@ -205,7 +205,6 @@ impl Core {
                 call.note_failure(503);
                 continue;
             }
-            occupy(counter);
             let (peer, name) = (gw.address, gw.name.get_ref().clone());
             let call_id = self.ids.call_id(&self.local.host);
             let b_number = crate::routing::decide::b_number(gw, &call.cdr.routed);
@@ -234,6 +233,15 @@ impl Core {
                 route: "",
             }
             .build(&self.local_b);
+            if invite.len() > sip::MAX_UDP_PAYLOAD {
+                // The offer, not the vendor, is too large: every vendor would
+                // get the same. RFC 3261 §21.4.11.
+                self.stats.oversized += 1;
+                call.best = Some(513);
+                call.next_candidate = call.candidates.len();
+                return false;
+            }
+            occupy(counter);
             let index = call.attempts.len() as u16;
             self.by_id.insert(call_id.clone().into_boxed_str(), (call.slot, Side::B(index)));
             call.attempts.push(Attempt {
@@ -410,9 +418,15 @@ impl Core {
         if call.a.body.is_none() {
             att.offer = build::body_of(msg).map(|(_, sdp)| Bytes::copy_from_slice(sdp));
         }
+        if !self.relay_to_a(call, msg, now) {
+            // The caller could never get this answer (its Vias and the
+            // vendor's SDP exceed a datagram): the vendor's leg is hung up
+            // and counts as failed, as a vendor error would.
+            self.kill_attempt(call, i, now);
+            return self.attempt_failed(call, 502, HangUp::System, now);
+        }
         (call.phase, call.answered) = (Phase::Answered, Some(i));
         (call.invite_deadline, call.ring_deadline) = (None, None);
-        self.relay_to_a(call, msg, now);
         let gw = &call.snap.config.routing_gateways[att_gateway(call, i)];
         call.cdr.gateway = gw.name.get_ref().clone();
         call.cdr.b_call_id = call.attempts[i].call_id.clone();
@@ -464,14 +478,10 @@ impl Core {
         self.attempt_failed(call, 408, HangUp::System, now);
     }
 
-    /// Relays a vendor's 18x or 2xx to the caller.
-    fn relay_to_a(&mut self, call: &mut Call, msg: &Message<'_>, now: Now) {
+    /// Relays a vendor's 18x or 2xx to the caller; `false` when it would not
+    /// fit in a datagram (counted, not sent).
+    fn relay_to_a(&mut self, call: &mut Call, msg: &Message<'_>, now: Now) -> bool {
         let status = msg.status().unwrap_or(0);
-        if !call.pdd_done {
-            call.pdd_done = true;
-            let pdd = now.unix_ms.saturating_sub(call.cdr.setup_ms).max(1) as u64;
-            let _ = self.metrics.post_dial_delay_ms.record(pdd);
-        }
         let rsp = build::response_on(
             &call.a.response_head,
             status,
@@ -479,7 +489,17 @@ impl Core {
             Some(&self.local),
             body_of(msg),
         );
+        if rsp.len() > sip::MAX_UDP_PAYLOAD {
+            self.stats.oversized += 1;
+            return false;
+        }
+        if !call.pdd_done {
+            call.pdd_done = true;
+            let pdd = now.unix_ms.saturating_sub(call.cdr.setup_ms).max(1) as u64;
+            let _ = self.metrics.post_dial_delay_ms.record(pdd);
+        }
         call.a.txn.respond(status, rsp, now.ms);
+        true
     }
 
     /// Ends an unanswered call with `code` to the caller.

@@ -60,6 +60,8 @@ pub struct Stats {
     pub keepalives: u64,
     /// Responses with no transaction (dropped).
     pub stray_responses: u64,
+    /// Messages built longer than one UDP datagram carries: not sent.
+    pub oversized: u64,
     /// Requests absorbed as retransmissions.
     pub retransmissions: u64,
     /// New INVITEs (calls offered).
@@ -99,6 +101,7 @@ impl Stats {
         self.parse_errors += o.parse_errors;
         self.keepalives += o.keepalives;
         self.stray_responses += o.stray_responses;
+        self.oversized += o.oversized;
         self.retransmissions += o.retransmissions;
         self.calls_offered += o.calls_offered;
         self.calls_answered += o.calls_answered;
@@ -186,20 +189,36 @@ pub struct Outbox {
     main: Vec<(Bytes, SocketAddr)>,
     vendor: Vec<(Bytes, SocketAddr)>,
     split: bool,
+    /// Datagrams refused for their size since the last transmit.
+    oversized: u64,
 }
 
 impl Outbox {
     /// A datagram for the shared socket.
     pub fn push(&mut self, datagram: (Bytes, SocketAddr)) {
-        self.main.push(datagram);
+        if self.fits(&datagram.0) {
+            self.main.push(datagram);
+        }
     }
 
     /// A datagram for a call's `side`.
     pub fn push_to(&mut self, side: Side, datagram: (Bytes, SocketAddr)) {
+        if !self.fits(&datagram.0) {
+            return;
+        }
         match side {
             Side::B(_) if self.split => self.vendor.push(datagram),
             _ => self.main.push(datagram),
         }
+    }
+
+    /// A datagram longer than UDP carries is counted, not sent: the socket
+    /// would refuse it. Where a call can react (a B-leg INVITE, a vendor's
+    /// answer), the call checks first.
+    fn fits(&mut self, datagram: &[u8]) -> bool {
+        let fits = datagram.len() <= sip::MAX_UDP_PAYLOAD;
+        self.oversized += u64::from(!fits);
+        fits
     }
 }
 
@@ -455,6 +474,7 @@ impl Core {
 
     /// Datagrams to send, with destinations.
     pub fn poll_transmit(&mut self) -> std::vec::Drain<'_, (Bytes, SocketAddr)> {
+        self.stats.oversized += std::mem::take(&mut self.outbox.oversized);
         self.outbox.main.drain(..)
     }
 

@@ -406,6 +406,82 @@ fn failover_on_503_then_answer() {
     assert_eq!(bed.core.stats().calls_answered, 1);
 }
 
+/// `invite(call_id)` with `vias` more Via lines under the caller's, and an SDP
+/// padded so that the whole message is `size` bytes.
+fn padded_invite(call_id: &str, vias: usize, size: usize) -> String {
+    let extra: String =
+        (0..vias).map(|i| format!("Via: SIP/2.0/UDP 192.0.2.{i}:5060;branch=z9hG4bKv{i}\r\n")).collect();
+    let text = invite(call_id).replacen("Max-Forwards", &format!("{extra}Max-Forwards"), 1);
+    pad_body(&text, size)
+}
+
+/// `text` (with an SDP body) grown to `size` bytes by a longer last SDP line.
+fn pad_body(text: &str, size: usize) -> String {
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let head = head.replace(&format!("Content-Length: {}", body.len()), "Content-Length: LEN");
+    let mut pad = 0;
+    for _ in 0..4 {
+        // The length's digits move with the padding: a few rounds settle it.
+        let padded = format!("{body}a=x:{}\r\n", "p".repeat(pad));
+        let text = format!("{}\r\n\r\n{padded}", head.replace("LEN", &padded.len().to_string()));
+        if text.len() == size {
+            return text;
+        }
+        pad = (pad + size).checked_sub(text.len()).unwrap();
+    }
+    panic!("no padding makes {size} bytes");
+}
+
+/// An INVITE whose B-leg copy would not fit in a UDP datagram: 513 at once,
+/// no vendor tried (every one would get the same), one CDR.
+#[test]
+fn an_offer_too_large_to_relay_gets_513() {
+    let mut bed = Bed::new("");
+    // Compact headers: the B-leg INVITE, in full form, is longer.
+    let compact = invite("big@x")
+        .replace("Via:", "v:")
+        .replace("From:", "f:")
+        .replace("To:", "t:")
+        .replace("Call-ID:", "i:")
+        .replace("Contact:", "m:")
+        .replace("Content-Type:", "c:")
+        .replace("\"Alice\" ", "");
+    let text = pad_body(&compact, sip::MAX_MESSAGE);
+    bed.feed(&text, CUSTOMER);
+    let got = bed.take(CUSTOMER);
+    assert!(got.iter().any(|m| m.starts_with("SIP/2.0 513 Message Too Large")), "{got:?}");
+    assert!(bed.take(V1).is_empty() && bed.take(V2).is_empty(), "no vendor is tried");
+    assert_eq!(bed.core.stats().oversized, 1);
+    assert_eq!(bed.core.stats().attempts, 0);
+    let cdrs = bed.cdrs();
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(cdrs[0].final_code, 513);
+}
+
+/// A vendor's answer the caller could never get (its Vias and the vendor's
+/// SDP exceed a datagram): that leg is ACKed and hung up and the hunt goes
+/// on; the caller never sees a 2xx it cannot receive.
+#[test]
+fn an_answer_too_large_to_relay_fails_over() {
+    let mut bed = Bed::new("");
+    bed.feed(&padded_invite("big-answer@x", 12, 1_200), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    let ok = pad_body(&answer(&b1, 200, "v1t", Some(SDP_B)), 65_400);
+    bed.feed(&ok, V1);
+    let to_v1 = bed.take(V1);
+    assert!(
+        to_v1.iter().any(|m| m.starts_with("ACK ")) && to_v1.iter().any(|m| m.starts_with("BYE ")),
+        "{to_v1:?}"
+    );
+    assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with("SIP/2.0 200")));
+    assert_eq!(bed.core.stats().oversized, 1);
+    let b2 = bed.take_one(V2, "INVITE ");
+    bed.feed(&answer(&b2, 200, "v2t", Some(SDP_B)), V2);
+    let ok = bed.take_one(CUSTOMER, "SIP/2.0 200");
+    assert!(ok.contains(SDP_B));
+    assert_eq!(bed.core.stats().calls_answered, 1);
+}
+
 /// A vendor's redirect or digest challenge (tandem follows neither) fails
 /// over like a 5xx, and the caller never gets it: the last one becomes 503.
 #[test]

@@ -280,6 +280,12 @@ fn engine(w: &mut String, m: &Merged, g: &Gauges) {
         s.stray_responses,
     );
     counter(w, "tandem_retransmissions_total", "Retransmissions absorbed.", s.retransmissions);
+    counter(
+        w,
+        "tandem_oversized_total",
+        "Messages built longer than one UDP datagram (65,507 bytes): not sent.",
+        s.oversized,
+    );
     counter(w, "tandem_options_sent_total", "OPTIONS online checks sent.", m.options_sent);
     counter(
         w,

@@ -15,6 +15,9 @@ use std::cell::OnceCell;
 pub const MAX_HEADERS: usize = 128;
 /// Largest datagram accepted (the UDP payload limit).
 pub const MAX_MESSAGE: usize = 65_535;
+/// Largest datagram tandem sends: what one UDP datagram over IPv4 carries
+/// (65,535 less the IP and UDP headers). A longer one fails with EMSGSIZE.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
 /// One header line: its classified name, raw name and trimmed raw value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

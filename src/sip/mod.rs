@@ -27,7 +27,8 @@ pub use build::{Builder, response_head, response_to};
 pub use error::{Invalid, ParseError};
 pub use header::HeaderName;
 pub use message::{
-    Contact, Header, MAX_HEADERS, MAX_MESSAGE, Message, StartLine, call_id_of, parse, parse_to_answer,
+    Contact, Header, MAX_HEADERS, MAX_MESSAGE, MAX_UDP_PAYLOAD, Message, StartLine, call_id_of, parse,
+    parse_to_answer,
 };
 pub use params::Params;
 pub use typed::{Auth, CSeq, Method};
