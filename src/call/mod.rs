@@ -573,6 +573,14 @@ impl Core {
             return;
         }
         if msg.is_request() {
+            // Responses copy the top Via: it says where the request came from
+            // when its sent-by does not (§18.2.1) or it asks for rport (RFC 3581).
+            if msg.method() != Some(Method::Ack)
+                && let Some(stamped) = sip::received::stamp(msg, peer)
+                && let Ok(stamped_msg) = sip::parse(&stamped)
+            {
+                return self.on_request(&stamped_msg, &stamped, peer, now);
+            }
             self.on_request(msg, data, peer, now);
         } else {
             self.on_response(msg, peer, now);

@@ -432,6 +432,21 @@ fn pad_body(text: &str, size: usize) -> String {
     panic!("no padding makes {size} bytes");
 }
 
+/// A caller behind NAT asks for rport: every response to its INVITE (the
+/// 100 at once, the relayed 200 later) says where it came from (RFC 3581 §4).
+#[test]
+fn responses_carry_received_and_rport_for_the_caller() {
+    let mut bed = Bed::new("");
+    let text = invite("nat@x").replace("branch=z9hG4bKa1", "rport;branch=z9hG4bKa1");
+    bed.feed(&text, "192.0.2.10:40000");
+    let via = "Via: SIP/2.0/UDP 192.0.2.10:5060;rport=40000;branch=z9hG4bKa1;received=192.0.2.10\r\n";
+    assert!(bed.take_one("192.0.2.10:40000", "SIP/2.0 100").contains(via));
+    let b1 = bed.take_one(V1, "INVITE ");
+    assert!(!b1.contains("received="), "the B-leg has its own Via");
+    bed.feed(&answer(&b1, 200, "v1t", Some(SDP_B)), V1);
+    assert!(bed.take_one("192.0.2.10:40000", "SIP/2.0 200").contains(via));
+}
+
 /// An INVITE whose B-leg copy would not fit in a UDP datagram: 513 at once,
 /// no vendor tried (every one would get the same), one CDR.
 #[test]

@@ -17,6 +17,7 @@ mod error;
 mod header;
 mod message;
 mod params;
+pub mod received;
 pub(crate) mod scan;
 mod typed;
 mod uri;
