@@ -201,7 +201,21 @@ fn needs_quotes(f: &str) -> bool {
 }
 
 /// Appends `f` as one CSV field, quoted when it holds a separator or quote.
+/// Other control characters (a `%00` in a Request-URI decodes to NUL) are
+/// written as `%XX`: a raw NUL makes line tools take the file for binary.
 fn push_escaped(out: &mut String, f: &str) {
+    let odd = |c: char| c.is_ascii_control() && !matches!(c, '\n' | '\r' | '\t');
+    if f.contains(odd) {
+        let mut clean = String::with_capacity(f.len() + 8);
+        for c in f.chars() {
+            if odd(c) {
+                let _ = write!(clean, "%{:02X}", c as u32);
+            } else {
+                clean.push(c);
+            }
+        }
+        return push_escaped(out, &clean);
+    }
     if needs_quotes(f) {
         out.push('"');
         out.push_str(&f.replace('"', "\"\""));
@@ -353,6 +367,16 @@ mod tests {
         assert_eq!(billed(61, 30, 6), 66);
         assert_eq!(billed(5, 0, 1), 5);
         assert_eq!(billed(7, 0, 6), 12);
+    }
+
+    #[test]
+    fn control_characters_are_written_as_percent_escapes() {
+        let mut out = String::new();
+        push_escaped(&mut out, "1212\u{0}555\u{1b}1212");
+        assert_eq!(out, "1212%00555%1B1212");
+        out.clear();
+        push_escaped(&mut out, "a,\u{7f}\"b\"");
+        assert_eq!(out, "\"a,%7F\"\"b\"\"\"");
     }
 
     #[test]
