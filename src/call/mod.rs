@@ -707,13 +707,19 @@ impl Core {
 
     /// A response for no call. A 2xx to one of our INVITEs whose call is gone
     /// is ACKed and BYEd statelessly, so a vendor never keeps a call up
-    /// that nobody pays for.
+    /// that nobody pays for; only from a vendor's address, so that anyone
+    /// else's 2xx gets nothing sent back.
     fn stray_response(&mut self, msg: &sip::Message<'_>, peer: SocketAddr) {
         self.stats.stray_responses += 1;
         let ours = msg.call_id().is_ok_and(ids::is_ours);
         let is_invite_2xx = msg.cseq().is_ok_and(|c| c.method == Method::Invite)
             && msg.status().is_some_and(|s| (200..300).contains(&s));
-        if ours && is_invite_2xx {
+        let ip = peer.ip().to_canonical();
+        let from_vendor = || {
+            let snap = self.router.snapshot();
+            snap.config.routing_gateways.iter().any(|g| g.address.ip().to_canonical() == ip)
+        };
+        if ours && is_invite_2xx && from_vendor() {
             self.hang_up_2xx(msg, peer);
         }
     }

@@ -447,6 +447,24 @@ fn responses_carry_received_and_rport_for_the_caller() {
     assert!(bed.take_one("192.0.2.10:40000", "SIP/2.0 200").contains(via));
 }
 
+/// A 2xx to an INVITE of ours whose call is gone gets ACK and BYE from a
+/// vendor's address only: anyone else's gets nothing back.
+#[test]
+fn a_stray_2xx_is_hung_up_only_when_a_vendor_sent_it() {
+    let mut bed = Bed::new("");
+    let stray = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bKgone\r\n\
+                 From: <sip:2125550001@203.0.113.5>;tag=ft\r\nTo: <sip:12125551212@198.51.100.1>;tag=vt\r\n\
+                 Call-ID: tdm0-gone@203.0.113.5\r\nCSeq: 1 INVITE\r\nContact: <sip:gw@198.51.100.1>\r\n\
+                 Content-Length: 0\r\n\r\n";
+    let stranger = "192.0.2.99:5060";
+    bed.feed(stray, stranger);
+    assert!(bed.take(stranger).is_empty());
+    bed.feed(stray, V1);
+    let sent = bed.take(V1);
+    assert!(sent[0].starts_with("ACK sip:gw@198.51.100.1 ") && sent[1].starts_with("BYE "), "{sent:?}");
+    assert_eq!(bed.core.stats().stray_responses, 2);
+}
+
 /// An INVITE whose B-leg copy would not fit in a UDP datagram: 513 at once,
 /// no vendor tried (every one would get the same), one CDR.
 #[test]
