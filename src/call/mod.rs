@@ -523,8 +523,8 @@ impl Core {
     }
 
     /// A datagram `sip::parse` refused, with `error`: counted, and answered
-    /// when it is a request (not an ACK) whose start line or framing alone is
-    /// wrong and whose head still has what an answer copies (Via, From, To,
+    /// when it is a request (not an ACK) whose start line, framing or one of
+    /// whose header lines (not one of these five) is wrong, and whose head still has what an answer copies (Via, From, To,
     /// Call-ID, CSeq; copied as written, so a `SIP/7.0` Via does not stop the
     /// 505 it calls for): 505 for another SIP version, else 400 naming the fault
     /// (RFC 4475 §3.1.2.2, .3, .8, .16). Anything else is dropped: there is
@@ -542,7 +542,7 @@ impl Core {
         let framing = matches!(error, E::BadHeader(sip::HeaderName::ContentLength) | E::BodyTooShort);
         let start_line =
             matches!(error, E::BadStartLine | E::BadRequestUri | E::BadVersion | E::UnsupportedVersion);
-        if !(framing || start_line) {
+        if !(framing || start_line || *error == E::BadHeaderLine) {
             return;
         }
         let Some(msg) = sip::parse_to_answer(data) else { return };

@@ -1698,7 +1698,7 @@ fn an_escaped_caller_stays_escaped_in_the_b_leg() {
 #[test]
 fn requests_refused_for_their_start_line_or_framing_are_answered() {
     // RFC 4475 §3.1.2: the head of these reads; only the version, the
-    // request line or Content-Length is wrong. Before, all were dropped.
+    // request line, a header line or Content-Length is wrong. Before, all were dropped.
     let mut bed = Bed::new("");
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sip/invalid");
     for (file, status) in [
@@ -1708,6 +1708,8 @@ fn requests_refused_for_their_start_line_or_framing_are_answered() {
         ("lwsruri", "SIP/2.0 400 "),
         ("lwsstart", "SIP/2.0 400 "),
         ("trws", "SIP/2.0 400 "),
+        ("header-name-space", "SIP/2.0 400 Malformed Header Line"),
+        ("header-no-colon", "SIP/2.0 400 Malformed Header Line"),
     ] {
         let text = std::fs::read_to_string(corpus.join(format!("{file}.sip"))).unwrap();
         let before = bed.core.stats().parse_errors;

@@ -117,11 +117,12 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, ParseError> {
     Ok(Message { buf: &buf[..end], start, headers, head, body, views: Views::default() })
 }
 
-/// A request [`parse`] refused for its start line or its framing, read
-/// leniently so that it can be answered (RFC 4475 §3.1.2: a bad version gets
-/// 505, a bad Content-Length or request line 400): the method is the first
-/// token, the Request-URI whatever lies between the first and the last space,
-/// the version is not checked and the body is whatever follows the head.
+/// A request [`parse`] refused for its start line, a header line or its
+/// framing, read leniently so that it can be answered (RFC 4475 §3.1.2: a bad
+/// version gets 505, a bad Content-Length, header line or request line 400):
+/// the method is the first token, the Request-URI whatever lies between the
+/// first and the last space, the version is not checked, malformed header
+/// lines are left out and the body is whatever follows the head.
 /// `None` for a response, an unknown start, or a head that does not scan.
 pub fn parse_to_answer(buf: &[u8]) -> Option<Message<'_>> {
     let (mut scan, line) = Scan::start(buf).ok()?;
@@ -134,11 +135,14 @@ pub fn parse_to_answer(buf: &[u8]) -> Option<Message<'_>> {
     let start = StartLine::Request { method: Method::parse(method)?, uri: uri.trim_matches([' ', '\t']) };
     let head_start = scan.pos;
     let mut headers = Vec::with_capacity(16);
-    while let Some(header) = scan.next_header().ok()? {
-        if headers.len() == MAX_HEADERS {
-            return None;
+    loop {
+        match scan.next_header() {
+            Ok(Some(header)) if headers.len() < MAX_HEADERS => headers.push(header),
+            Ok(None) => break,
+            // A malformed line is left out; the answer needs only the others.
+            Err(ParseError::BadHeaderLine) => {}
+            Ok(Some(_)) | Err(_) => return None,
         }
-        headers.push(header);
     }
     let body_start = scan.pos;
     let head = std::str::from_utf8(&buf[head_start..body_start]).ok();
@@ -206,9 +210,10 @@ impl<'a> Scan<'a> {
         while matches!(self.buf.get(nl + 1), Some(b' ' | b'\t')) {
             nl = self.next_nl()?;
         }
-        let header = parse_header_line(strip_cr(&self.buf[self.pos..nl]))?;
+        let header = parse_header_line(strip_cr(&self.buf[self.pos..nl]));
+        // Past the line even when it is bad: a lenient reader goes on after it.
         self.pos = nl + 1;
-        Ok(Some(header))
+        header.map(Some)
     }
 }
 
