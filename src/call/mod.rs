@@ -668,7 +668,11 @@ impl Core {
                 Some(status) => self.reply(msg, peer, status),
                 None => self.on_register(msg, peer, now),
             },
-            Some(Method::Invite | Method::Bye | Method::Cancel) => self.reply(msg, peer, 481),
+            // Methods that live only in a dialog (or a transaction): outside
+            // one there is nothing for them to act on (§12.2.2; RFC 3311, 6086, 3262).
+            Some(
+                Method::Invite | Method::Bye | Method::Cancel | Method::Update | Method::Info | Method::Prack,
+            ) => self.reply(msg, peer, 481),
             _ if has_to_tag => self.reply(msg, peer, 481),
             // §21.5.2: a method tandem does not even know; §8.2.1: one it knows but does not take here.
             Some(Method::Other(_)) | None => self.reply(msg, peer, 501),

@@ -1768,6 +1768,22 @@ fn answered(bed: &mut Bed, call_id: &str) -> (String, String) {
     (b1, our_tag)
 }
 
+/// Outside a dialog: a method that lives only in one gets 481 (not a 405
+/// whose Allow would list it), one tandem does not take 405, an unknown 501.
+#[test]
+fn dialog_only_methods_outside_a_dialog_get_481() {
+    let mut bed = Bed::new("");
+    for (method, status) in
+        [("UPDATE", "481"), ("INFO", "481"), ("PRACK", "481"), ("SUBSCRIBE", "405"), ("FOO", "501")]
+    {
+        bed.feed(
+            &a_request(method, &format!("out-{method}@x"), 1, &format!("z9hG4bKo{method}"), None),
+            CUSTOMER,
+        );
+        bed.take_one(CUSTOMER, &format!("SIP/2.0 {status} "));
+    }
+}
+
 #[test]
 fn only_the_methods_tandem_relays_cross_a_dialog() {
     // A REFER written afresh would lose its Refer-To (and a NOTIFY its Event):
