@@ -114,3 +114,51 @@ pub fn spawn_signal_thread(
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::build::Local;
+    use crate::routing::snapshot::RoutingSnapshot;
+    use crossbeam::queue::ArrayQueue;
+    use crossbeam::utils::CachePadded;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    fn shared(shards: usize, polls: &[mio::Poll]) -> Shared {
+        Shared {
+            queues: (0..shards).map(|_| ArrayQueue::new(4)).collect(),
+            wakers: polls.iter().map(|p| mio::Waker::new(p.registry(), mio::Token(1)).unwrap()).collect(),
+            asleep: (0..shards).map(|_| CachePadded::new(AtomicBool::new(false))).collect(),
+            draining: AtomicBool::new(true),
+            deadline_ms: AtomicU64::new(u64::MAX),
+            send_unregister: false,
+            control: (0..shards).map(|_| crossbeam::channel::unbounded().0).collect(),
+            drained: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            stopping: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn an_idle_shard_waits_for_the_others_and_then_all_stop() {
+        let cfg = crate::engine::demo::write().unwrap();
+        let router = Arc::new(Router::new(RoutingSnapshot::load(&cfg).unwrap()));
+        let now = Now { ms: 1_000, unix_ms: 1_795_478_400_000 };
+        let local = Local { host: "127.0.0.1".into(), port: 5060 };
+        let mut core = Core::new(0, local, router, 7, now);
+        let polls = [mio::Poll::new().unwrap(), mio::Poll::new().unwrap()];
+        let shared = shared(2, &polls);
+        let mut drain = Drain::default();
+        // Shard 0 has nothing left; shard 1 still drains.
+        assert!(!drain.step(&mut core, &shared, 0, now));
+        assert!(shared.drained[0].load(Ordering::Acquire));
+        assert!(!drain.step(&mut core, &shared, 0, now), "it keeps answering");
+        // Shard 1 done (or gone): both stop, and a shard that comes back later stops too.
+        shared.drained[1].store(true, Ordering::Release);
+        assert!(drain.step(&mut core, &shared, 0, now));
+        assert!(shared.stopping.load(Ordering::Acquire));
+        shared.drained[1].store(false, Ordering::Release);
+        assert!(Drain::default().step(&mut core, &shared, 1, now));
+        let _ = std::fs::remove_dir_all(cfg.parent().unwrap());
+    }
+}

@@ -48,6 +48,21 @@ pub struct Shard<I: PacketIo> {
     pub control: crossbeam::channel::Receiver<super::Control>,
 }
 
+/// Marks the shard drained when its loop ends, however it ends (an I/O error,
+/// a panic): the others wait for every shard to be drained before they stop,
+/// and must not wait for one that is gone.
+struct Gone {
+    shared: Arc<Shared>,
+    id: u16,
+}
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        self.shared.drained[usize::from(self.id)].store(true, Ordering::Release);
+        self.shared.wake_all();
+    }
+}
+
 /// What a shard did, reported when it stops.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -90,6 +105,7 @@ impl Report {
 impl<I: PacketIo> Shard<I> {
     /// Runs until shutdown completes.
     pub fn run(mut self) -> io::Result<Report> {
+        let _gone = Gone { shared: Arc::clone(&self.shared), id: self.id };
         let mut events = Events::with_capacity(64);
         let mut batch = RxBatch::default();
         let mut handoffs: Vec<Vec<Handoff>> = vec![Vec::new(); self.shared.queues.len()];
