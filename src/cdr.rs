@@ -204,7 +204,7 @@ fn needs_quotes(f: &str) -> bool {
 /// Other control characters (a `%00` in a Request-URI decodes to NUL) are
 /// written as `%XX`: a raw NUL makes line tools take the file for binary.
 fn push_escaped(out: &mut String, f: &str) {
-    let odd = |c: char| c.is_ascii_control() && !matches!(c, '\n' | '\r' | '\t');
+    let odd = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t');
     if f.contains(odd) {
         let mut clean = String::with_capacity(f.len() + 8);
         for c in f.chars() {
@@ -377,6 +377,10 @@ mod tests {
         out.clear();
         push_escaped(&mut out, "a,\u{7f}\"b\"");
         assert_eq!(out, "\"a,%7F\"\"b\"\"\"");
+        // C1 controls too (U+0085 ends a line for some readers): the code point.
+        out.clear();
+        push_escaped(&mut out, "1\u{85}2\t3");
+        assert_eq!(out, "1%852\t3");
     }
 
     #[test]

@@ -274,6 +274,7 @@ pub fn reason(status: u16) -> &'static str {
         486 => "Busy Here",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",
+        491 => "Request Pending",
         500 => "Server Internal Error",
         501 => "Not Implemented",
         502 => "Bad Gateway",
