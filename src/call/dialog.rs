@@ -355,6 +355,12 @@ impl Core {
         let out_branch = self.ids.branch();
         let r = route_to(call, to, None);
         let (out, out_cseq) = (r.request(&method, &out_branch, body_of(msg), self.local_for(to)), r.cseq);
+        if out.len() > sip::MAX_UDP_PAYLOAD {
+            // The other side could never get it: refused at once, the session
+            // unchanged (§14.1), instead of a timeout that ends the call.
+            self.stats.oversized += 1;
+            return self.reply_on(side, msg, peer, 513);
+        }
         call.relays.push(Relay {
             from: side,
             to,

@@ -447,6 +447,30 @@ fn responses_carry_received_and_rport_for_the_caller() {
     assert!(bed.take_one("192.0.2.10:40000", "SIP/2.0 200").contains(via));
 }
 
+/// A re-INVITE whose copy to the other side would not fit in a datagram:
+/// 513 at once and the call goes on (§14.1), no timeout that ends it.
+#[test]
+fn a_reinvite_too_large_to_relay_gets_513_and_the_call_stays() {
+    let mut bed = Bed::new("");
+    let (_, our_tag) = answered(&mut bed, "big-re@x");
+    let re = a_request("INVITE", "big-re@x", 11, "z9hG4bKbigre", Some(&our_tag))
+        .replace("Via:", "v:")
+        .replace("From: \"Alice\" ", "f: ")
+        .replace("To:", "t:")
+        .replace("Call-ID:", "i:")
+        .replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!("c: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP_A}", SDP_A.len()),
+        );
+    bed.feed(&pad_body(&re, sip::MAX_MESSAGE), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 513 Message Too Large");
+    assert!(bed.take(V1).is_empty(), "nothing reaches the vendor");
+    assert_eq!(bed.core.stats().oversized, 1);
+    bed.advance(40_000);
+    assert!(bed.take(V1).iter().all(|m| !m.starts_with("BYE ")), "the call stays up");
+    assert!(bed.cdrs().is_empty());
+}
+
 /// A 2xx to an INVITE of ours whose call is gone gets ACK and BYE from a
 /// vendor's address only: anyone else's gets nothing back.
 #[test]
