@@ -153,24 +153,39 @@ fn topology_is_hidden_on_the_wire() {
     drop(sw);
 }
 
-#[test]
-fn graceful_shutdown_lets_calls_finish_and_loses_no_cdr() {
+/// `calls` SIPp calls through one vendor (caller options `uac_args`), a
+/// SIGTERM once they are up, `during` while they drain; then the calls must
+/// finish normally and tandem exit 0. Returns the CDRs.
+fn drain_with_calls(
+    name: &str,
+    calls: u32,
+    uac_args: &[&str],
+    during: impl FnOnce(&Switch),
+) -> Vec<Vec<String>> {
     let v1 = vendor("127.0.0.3");
-    let sw = Switch::start("shutdown", "shutdown_deadline = 10", &[v1]);
-    let dir = workdir("shutdown");
-    let callee = uas(&dir, &v1, 5, &[]);
-    let caller = uac(&dir, &sw, 5, &["-d", "2000", "-r", "50"]);
-    std::thread::sleep(Duration::from_millis(800)); // the five calls are up
+    let sw = Switch::start(name, "shutdown_deadline = 10", &[v1]);
+    let dir = workdir(name);
+    let callee = uas(&dir, &v1, calls, &[]);
+    let caller = uac(&dir, &sw, calls, uac_args);
+    std::thread::sleep(Duration::from_millis(800)); // the calls are up
     sw.signal(libc::SIGTERM);
     sw.wait_log("shutting down", Duration::from_secs(5));
-    // New calls are refused with 503 while the old ones finish.
-    let late = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
-    let rsp = exchange(&late, &sw.addr(), &invite_text(&late, "late-1", "INVITE"));
-    assert!(rsp.starts_with("SIP/2.0 503"), "{rsp}");
+    during(&sw);
     assert!(finish(caller).success(), "calls in progress finish normally");
     assert!(finish(callee).success());
     let (status, cdrs) = sw.stop_after_signal();
     assert!(status.success(), "exit {status}");
+    cdrs
+}
+
+#[test]
+fn graceful_shutdown_lets_calls_finish_and_loses_no_cdr() {
+    let cdrs = drain_with_calls("shutdown", 5, &["-d", "2000", "-r", "50"], |sw| {
+        // New calls are refused with 503 while the old ones finish.
+        let late = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+        let rsp = exchange(&late, &sw.addr(), &invite_text(&late, "late-1", "INVITE"));
+        assert!(rsp.starts_with("SIP/2.0 503"), "{rsp}");
+    });
     assert_eq!(cdrs.len(), 5, "every call has its CDR");
     assert!(cdrs.iter().all(|r| r[col("hangup")] == "caller"));
 }
@@ -180,25 +195,15 @@ fn graceful_shutdown_lets_calls_finish_and_loses_no_cdr() {
 /// INVITEs hashed or steered to it) until the last call ends.
 #[test]
 fn every_shard_answers_while_any_shard_drains() {
-    let v1 = vendor("127.0.0.3");
-    let sw = Switch::start("drain-all", "shutdown_deadline = 10", &[v1]);
-    let dir = workdir("drain-all");
-    let callee = uas(&dir, &v1, 1, &[]);
-    let caller = uac(&dir, &sw, 1, &["-d", "3000"]);
-    std::thread::sleep(Duration::from_millis(800)); // the call is up
-    sw.signal(libc::SIGTERM);
-    sw.wait_log("shutting down", Duration::from_secs(5));
-    std::thread::sleep(Duration::from_millis(300)); // an idle shard would be gone by now
-    let late = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
-    for i in 0..16 {
-        // Distinct Call-IDs spread over both shards.
-        let rsp = exchange(&late, &sw.addr(), &invite_text(&late, &format!("drain-late-{i}"), "INVITE"));
-        assert!(rsp.starts_with("SIP/2.0 503"), "late INVITE {i}: {rsp}");
-    }
-    assert!(finish(caller).success(), "the call in progress finishes normally");
-    assert!(finish(callee).success());
-    let (status, cdrs) = sw.stop_after_signal();
-    assert!(status.success(), "exit {status}");
+    let cdrs = drain_with_calls("drain-all", 1, &["-d", "3000"], |sw| {
+        std::thread::sleep(Duration::from_millis(300)); // an idle shard would be gone by now
+        let late = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+        for i in 0..16 {
+            // Distinct Call-IDs spread over both shards.
+            let rsp = exchange(&late, &sw.addr(), &invite_text(&late, &format!("drain-late-{i}"), "INVITE"));
+            assert!(rsp.starts_with("SIP/2.0 503"), "late INVITE {i}: {rsp}");
+        }
+    });
     assert_eq!(cdrs.len(), 1, "the call has its CDR (refusals during the drain have none)");
 }
 

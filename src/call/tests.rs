@@ -716,13 +716,7 @@ fn record_route_sets_each_dialogs_route_set() {
     assert!(ack487.contains(reversed), "the ACK of a failure too (§17.1.1.3): {ack487}");
     bed.take(CUSTOMER);
     // The vendor hangs up: tandem's BYE to the caller follows the caller's route set.
-    let m = parsed(&b1);
-    let bye = format!(
-        "BYE sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKvb\r\nMax-Forwards: 70\r\nFrom: {};tag=v1t\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 BYE\r\nContent-Length: 0\r\n\r\n",
-        m.header(HeaderName::To).unwrap().value_str().unwrap(),
-        m.header(HeaderName::From).unwrap().value_str().unwrap(),
-        m.call_id().unwrap()
-    );
+    let bye = vendor_request(&b1, "BYE", 5, "z9hG4bKvb", "v1t");
     bed.feed(&bye, V1);
     let to_caller = bed.take_one(CUSTOMER, "BYE ");
     assert!(
@@ -898,6 +892,18 @@ fn caller_cancel_before_answer() {
     assert_eq!(to_tag(&again), to_tag(ok), "{again}");
     bed.advance(40_000);
     assert_eq!(bed.core.held_calls(), 0);
+}
+
+/// The vendor's request `method` in the dialog its 2xx (with To tag `tag`) to
+/// `b_leg` (a request tandem sent it) made: From and To swapped, its own branch.
+fn vendor_request(b_leg: &str, method: &str, cseq: u32, branch: &str, tag: &str) -> String {
+    let m = parsed(b_leg);
+    format!(
+        "{method} sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch={branch}\r\nMax-Forwards: 70\r\nFrom: {};tag={tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+        m.header(HeaderName::To).unwrap().value_str().unwrap(),
+        m.header(HeaderName::From).unwrap().value_str().unwrap(),
+        m.call_id().unwrap()
+    )
 }
 
 /// The vendor's BYE in the dialog its 2xx (with To tag `tag`) to `b1` made.
@@ -1876,13 +1882,7 @@ fn a_relayed_reinvite_gets_100_its_ack_stops_the_2xx_and_refreshes_the_target() 
     bed.feed(&ok, V1);
     assert_eq!(bed.take(V1), [ack]);
     // The re-INVITE's Contact is the caller's target from now on.
-    let m = parsed(&relayed);
-    let info = format!(
-        "INFO sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKvi\r\nMax-Forwards: 70\r\nFrom: {};tag=c1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 5 INFO\r\nContent-Length: 0\r\n\r\n",
-        m.header(HeaderName::To).unwrap().value_str().unwrap(),
-        m.header(HeaderName::From).unwrap().value_str().unwrap(),
-        m.call_id().unwrap()
-    );
+    let info = vendor_request(&relayed, "INFO", 5, "z9hG4bKvi", "c1");
     bed.feed(&info, V1);
     let to_a = bed.take_one(CUSTOMER, "INFO ");
     assert!(to_a.starts_with("INFO sip:moved@192.0.2.10:5070 SIP/2.0"), "{to_a}");
@@ -1900,13 +1900,7 @@ fn one_reinvite_at_a_time_and_glare_gets_491() {
     let busy = bed.take_one(CUSTOMER, "SIP/2.0 500");
     assert!(busy.contains("\r\nRetry-After: 2\r\n"), "{busy}");
     // The vendor's own re-INVITE crossing the caller's: 491.
-    let m = parsed(&b1);
-    let glare = format!(
-        "INVITE sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKvg\r\nMax-Forwards: 70\r\nFrom: {};tag=c1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n",
-        m.header(HeaderName::To).unwrap().value_str().unwrap(),
-        m.header(HeaderName::From).unwrap().value_str().unwrap(),
-        m.call_id().unwrap()
-    );
+    let glare = vendor_request(&b1, "INVITE", 7, "z9hG4bKvg", "c1");
     bed.feed(&glare, V1);
     bed.take_one(V1, "SIP/2.0 491");
     assert!(bed.take(CUSTOMER).is_empty() && bed.take(V1).is_empty(), "nothing relayed");
@@ -1968,15 +1962,7 @@ fn a_cancelled_reinvite_is_cancelled_on_the_other_leg_once_it_rang() {
 fn a_vendors_cancelled_reinvite_is_cancelled_towards_the_caller() {
     let mut bed = Bed::new("");
     let (b1, _) = answered(&mut bed, "a-vrc@x");
-    let m = parsed(&b1);
-    let from_vendor = |method: &str| {
-        format!(
-            "{method} sip:x@203.0.113.5:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKvrc\r\nMax-Forwards: 70\r\nFrom: {};tag=c1\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 7 {method}\r\nContent-Length: 0\r\n\r\n",
-            m.header(HeaderName::To).unwrap().value_str().unwrap(),
-            m.header(HeaderName::From).unwrap().value_str().unwrap(),
-            m.call_id().unwrap()
-        )
-    };
+    let from_vendor = |method: &str| vendor_request(&b1, method, 7, "z9hG4bKvrc", "c1");
     bed.feed(&from_vendor("INVITE"), V1);
     let to_caller = bed.take_one(CUSTOMER, "INVITE ");
     bed.feed(&answer(&to_caller, 100, "at1", None), CUSTOMER);
