@@ -271,7 +271,7 @@ impl Core {
             _ => att.target.as_str(),
         };
         let routes = build::route_set(msg, true);
-        let credentials = att.credentials.as_ref().map(|(name, value)| (*name, value.as_str()));
+        let credentials = att.credentials_header();
         let route = |cseq| Route {
             uri,
             from: &att.from,
@@ -355,10 +355,9 @@ impl Core {
         let out_branch = self.ids.branch();
         let r = route_to(call, to, None);
         let (out, out_cseq) = (r.request(&method, &out_branch, body_of(msg), self.local_for(to)), r.cseq);
-        if out.len() > sip::MAX_UDP_PAYLOAD {
+        if !self.outbox.fits(&out) {
             // The other side could never get it: refused at once, the session
             // unchanged (§14.1), instead of a timeout that ends the call.
-            self.stats.oversized += 1;
             return self.reply_on(side, msg, peer, 513);
         }
         call.relays.push(Relay {
@@ -765,9 +764,7 @@ fn route_to(call: &mut Call, side: Side, cseq: Option<u32>) -> Route<'_> {
                 cseq: seq,
                 routes: &att.routes,
                 // Only the ACK of the INVITE that carried them: a re-INVITE's did not.
-                credentials: (seq == att.invite_cseq)
-                    .then(|| att.credentials.as_ref().map(|(name, value)| (*name, value.as_str())))
-                    .flatten(),
+                credentials: (seq == att.invite_cseq).then(|| att.credentials_header()).flatten(),
             }
         }
     }

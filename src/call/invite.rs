@@ -233,10 +233,9 @@ impl Core {
                 route: "",
             }
             .build(&self.local_b);
-            if invite.len() > sip::MAX_UDP_PAYLOAD {
+            if !self.outbox.fits(&invite) {
                 // The offer, not the vendor, is too large: every vendor would
                 // get the same. RFC 3261 §21.4.11.
-                self.stats.oversized += 1;
                 call.best = Some(513);
                 call.next_candidate = call.candidates.len();
                 return false;
@@ -489,8 +488,7 @@ impl Core {
             Some(&self.local),
             body_of(msg),
         );
-        if rsp.len() > sip::MAX_UDP_PAYLOAD {
-            self.stats.oversized += 1;
+        if !self.outbox.fits(&rsp) {
             return false;
         }
         if !call.pdd_done {

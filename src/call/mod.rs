@@ -214,8 +214,8 @@ impl Outbox {
 
     /// A datagram longer than UDP carries is counted, not sent: the socket
     /// would refuse it. Where a call can react (a B-leg INVITE, a vendor's
-    /// answer), the call checks first.
-    fn fits(&mut self, datagram: &[u8]) -> bool {
+    /// answer, a relayed request), the call asks first, and the count is the same.
+    pub(super) fn fits(&mut self, datagram: &[u8]) -> bool {
         let fits = datagram.len() <= sip::MAX_UDP_PAYLOAD;
         self.oversized += u64::from(!fits);
         fits

@@ -146,6 +146,11 @@ impl Attempt {
         let cancel = super::build::cancel_for(self.txn.request());
         self.cancel = Some(ClientTxn::new(Kind::NonInvite, cancel, now.ms));
     }
+
+    /// The credentials its INVITE carried, borrowed as a header (name, value).
+    pub fn credentials_header(&self) -> Option<(&'static str, &str)> {
+        self.credentials.as_ref().map(|(name, value)| (*name, value.as_str()))
+    }
 }
 
 impl Relay {

@@ -451,11 +451,15 @@ impl<'a> Message<'a> {
         // The first value of the first Via header: what `vias().next()` gives,
         // without the list machinery (every message asks for it).
         *self.views.top_via.get_or_init(|| {
-            let h = self.header(HeaderName::Via).ok_or(ParseError::MissingHeader(HeaderName::Via))?;
-            let s = self.text(h)?;
-            let first = find_top(s.as_bytes(), b',').map_or(s, |i| &s[..i]);
-            Via::parse(first).map_err(|_| ParseError::BadHeader(HeaderName::Via))
+            Via::parse(self.top_via_text()?).map_err(|_| ParseError::BadHeader(HeaderName::Via))
         })
+    }
+
+    /// The topmost Via value as written, borrowed from the datagram.
+    pub fn top_via_text(&self) -> Result<&'a str, ParseError> {
+        let h = self.header(HeaderName::Via).ok_or(ParseError::MissingHeader(HeaderName::Via))?;
+        let s = self.text(h)?;
+        Ok(find_top(s.as_bytes(), b',').map_or(s, |i| &s[..i]))
     }
 
     /// Every Contact value in order.

@@ -4,7 +4,7 @@
 //! they ask for no rport): they are not copied.
 
 use super::message::Message;
-use super::scan::{find_top, trim};
+use super::scan::trim;
 use super::uri::Host;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::net::{IpAddr, SocketAddr};
@@ -40,7 +40,8 @@ pub fn stamp(msg: &Message<'_>, peer: SocketAddr) -> Option<Bytes> {
         }
     }
     if add_received {
-        inserts.push((top_value_end(msg)?, format!(";received={ip}")));
+        let top = trim(msg.top_via_text().ok()?);
+        inserts.push((offset(top) + top.len(), format!(";received={ip}")));
     }
     inserts.sort_by_key(|(at, _)| *at);
     let mut out = BytesMut::with_capacity(data.len() + 48);
@@ -52,14 +53,6 @@ pub fn stamp(msg: &Message<'_>, peer: SocketAddr) -> Option<Bytes> {
     }
     out.put_slice(&data[from..]);
     Some(out.freeze())
-}
-
-/// Where the first value of the first Via header ends in the datagram.
-fn top_value_end(msg: &Message<'_>) -> Option<usize> {
-    let h = msg.header(super::HeaderName::Via)?;
-    let s = msg.text(h).ok()?;
-    let first = trim(find_top(s.as_bytes(), b',').map_or(s, |i| &s[..i]));
-    Some(first.as_ptr() as usize - msg.as_bytes().as_ptr() as usize + first.len())
 }
 
 #[cfg(test)]
