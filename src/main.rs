@@ -5,6 +5,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: per-thread free lists with no
+/// consolidation pass, which a shard's mix of small and ~1–3 KB blocks (calls,
+/// datagrams) kept triggering. 6–11 % less CPU per call at 2000 cps (docs/tuning.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// tandem — a SIP class-4 softswitch core for wholesale carriers.
 #[derive(Parser)]
 #[command(name = "tandem", version, about)]
