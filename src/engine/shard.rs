@@ -189,7 +189,7 @@ impl<I: PacketIo> Shard<I> {
             // Registrar changes first: an INVITE may follow its REGISTER's 200 within microseconds.
             self.drain_control(report);
             for chunk in batch.datagrams.chunks(super::io::udp::BATCH) {
-                self.dispatch(chunk, received, handoffs, invites_in, report, now);
+                self.dispatch(chunk, received, handoffs, invites_in, report, now)?;
             }
             // What this batch caused leaves now, not after the turn's other
             // batches: under load a turn reads up to RX_BATCHES_PER_TURN of them.
@@ -207,7 +207,12 @@ impl<I: PacketIo> Shard<I> {
     /// Hands other shards' datagrams over, then handles ours. Other shards'
     /// go first, so their owners work while we do ours. Only the owner parses
     /// a datagram whole; here a scan of its head up to the Call-ID picks the
-    /// owner. Ours are then parsed and handled one at a time, in order.
+    /// owner. Ours are then parsed and handled one at a time: new calls'
+    /// INVITEs first, and what they caused (100 Trying, the vendor's INVITE)
+    /// sent before the rest, in arrival order. Over UDP datagrams of different
+    /// calls have no order to keep, and a new INVITE's own call has nothing
+    /// before it to overtake; the time to a vendor's INVITE is the switch's
+    /// post-dial delay, which the batch's other work would otherwise add to.
     fn dispatch(
         &mut self,
         chunk: &[(Bytes, SocketAddr)],
@@ -216,7 +221,7 @@ impl<I: PacketIo> Shard<I> {
         invites_in: &mut Vec<Instant>,
         report: &mut Report,
         now: Now,
-    ) {
+    ) -> io::Result<()> {
         let shards = handoffs.len() as u16;
         debug_assert!(chunk.len() <= super::io::udp::BATCH, "a longer chunk would be cut short");
         let mut mine = [true; super::io::udp::BATCH];
@@ -230,9 +235,28 @@ impl<I: PacketIo> Shard<I> {
             }
             self.push_handoffs(handoffs, report);
         }
+        let mut new_calls = false;
+        for ((data, peer), mine) in chunk.iter().zip(&mut mine) {
+            if !(*mine && data.starts_with(b"INVITE ")) {
+                continue;
+            }
+            if let Ok(msg) = sip::parse(data)
+                && is_new_invite(&msg)
+            {
+                invites_in.push(received);
+                self.core.handle_message(&msg, data, *peer, now);
+                *mine = false;
+                new_calls = true;
+            }
+        }
+        if new_calls {
+            let sending = self.flush()?;
+            record_latency(invites_in, sending, report);
+        }
         for ((data, peer), _) in chunk.iter().zip(mine).filter(|(_, mine)| *mine) {
             self.handle(data, *peer, received, invites_in, now);
         }
+        Ok(())
     }
 
     /// Parses one of our datagrams and runs the core on it.

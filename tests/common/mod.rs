@@ -62,8 +62,10 @@ impl Switch {
         std::fs::write(dir.join("v.csv"), "prefix,rate,initial,increment\n1,0.01,6,6\n").expect("deck");
         let port = free_port("127.0.0.1");
         let metrics = free_tcp_port();
+        // Two shards unless the test names its own count.
+        let shards = if server_extra.contains("shards =") { "" } else { "shards = 2\n" };
         let mut cfg = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\nshards = 2\npin_cores = false\n{server_extra}\n\n[sip]\n{sip}\n\n[cdr]\ndir = \"cdr\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n\n\
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{shards}pin_cores = false\n{server_extra}\n\n[sip]\n{sip}\n\n[cdr]\ndir = \"cdr\"\n\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n\n\
              [[mapping_gateway]]\nname = \"cust\"\naddresses = [\"{CUSTOMER_IP}\"]\nrate_deck = \"cust.csv\"\n"
         );
         for (i, v) in vendors.iter().enumerate() {
