@@ -114,55 +114,6 @@ fn refusals_on_the_wire() {
     assert!(cdrs.is_empty());
 }
 
-/// A new call's INVITE is handled before the other datagrams read with it,
-/// and its 100 Trying and vendor INVITE leave before their answers: the
-/// shard is stopped while 20 OPTIONS and then an INVITE queue up, so that it
-/// reads them in one batch when it resumes.
-#[test]
-fn a_new_call_overtakes_the_rest_of_its_batch() {
-    let vendor_sock = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");
-    vendor_sock.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
-    let v1 = Vendor { ip: "127.0.0.3", port: vendor_sock.local_addr().expect("addr").port() };
-    let sw = Switch::start_full("overtake", "shards = 1", "", &[v1], "", "");
-    let customer = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
-    customer.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
-    let me = customer.local_addr().expect("addr");
-    sw.signal(libc::SIGSTOP);
-    wait_stopped(sw.child.id());
-    for k in 0..20 {
-        let options = format!(
-            "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-opt{k}\r\nMax-Forwards: 70\r\n\
-             From: <sip:ping@{me}>;tag=o{k}\r\nTo: <sip:127.0.0.1>\r\nCall-ID: overtake-opt-{k}\r\n\
-             CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-        );
-        customer.send_to(options.as_bytes(), sw.addr()).expect("OPTIONS");
-    }
-    customer
-        .send_to(invite_text(&customer, "overtake-call", "INVITE").as_bytes(), sw.addr())
-        .expect("INVITE");
-    sw.signal(libc::SIGCONT);
-    let mut answers = Vec::new();
-    let mut buf = vec![0u8; 65_535];
-    while answers.len() < 21 {
-        let (n, _) = customer.recv_from(&mut buf).expect("21 answers");
-        answers.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
-    let firsts: Vec<&str> = answers.iter().map(|a| a.lines().next().unwrap_or("")).collect();
-    assert!(
-        answers[0].starts_with("SIP/2.0 100 ") && answers[0].contains("Call-ID: overtake-call"),
-        "{firsts:?}"
-    );
-    assert_eq!(firsts[1..].iter().filter(|l| l.starts_with("SIP/2.0 200 ")).count(), 20, "{firsts:?}");
-    let (invite, from) = recv_starting(&vendor_sock, "INVITE ");
-    vendor_sock.send_to(reply_to(&invite, "486 Busy Here").as_bytes(), from).expect("486");
-    let (busy, _) = recv_starting(&customer, "SIP/2.0 486");
-    let to = busy.lines().find(|l| l.starts_with("To:")).expect("To").to_owned();
-    customer.send_to(ack_text(&customer, "overtake-call", &to).as_bytes(), sw.addr()).expect("ACK");
-    let (status, cdrs) = sw.stop();
-    assert!(status.success());
-    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
-}
-
 /// Waits (bounded) until every thread of `pid` is stopped: SIGSTOP takes
 /// effect asynchronously, and a thread still running could read a datagram.
 fn wait_stopped(pid: u32) {
@@ -180,6 +131,76 @@ fn wait_stopped(pid: u32) {
         std::thread::sleep(Duration::from_millis(5));
     }
     panic!("tandem did not stop within 3 s");
+}
+
+/// What a new call's INVITE causes leaves before the rest of its batch is
+/// handled: the shard is stopped while INVITE X, 30 slow OPTIONS (100 Vias
+/// each, every one parsed) and INVITE Y queue up, so that it reads them in one
+/// batch when it resumes. Y waits for the OPTIONS either way; X's vendor
+/// INVITE must not (its `invite latency` is the run's p50, Y's the max).
+#[test]
+fn a_new_calls_invite_leaves_before_the_rest_of_its_batch() {
+    let vendor_sock = UdpSocket::bind(("127.0.0.3", 0)).expect("bind");
+    vendor_sock.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    let v1 = Vendor { ip: "127.0.0.3", port: vendor_sock.local_addr().expect("addr").port() };
+    let sw = Switch::start_full("early-invite", "shards = 1", "", &[v1], "", "");
+    let customer = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    customer.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    // The OPTIONS' answers go to a socket of their own, never read.
+    let pinger = UdpSocket::bind((CUSTOMER_IP, 0)).expect("bind");
+    let me = pinger.local_addr().expect("addr");
+    let vias: String = (0..99)
+        .map(|h| format!("Via: SIP/2.0/UDP 10.0.{}.{}:5060;branch=z9hG4bK-hop{h}\r\n", h / 250, h % 250 + 1))
+        .collect();
+    sw.signal(libc::SIGSTOP);
+    wait_stopped(sw.child.id());
+    customer.send_to(invite_text(&customer, "early-x", "INVITE").as_bytes(), sw.addr()).expect("INVITE X");
+    for k in 0..30 {
+        let options = format!(
+            "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-opt{k}\r\n{vias}Max-Forwards: 70\r\n\
+             From: <sip:ping@{me}>;tag=o{k}\r\nTo: <sip:127.0.0.1>\r\nCall-ID: early-opt-{k}\r\n\
+             CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        pinger.send_to(options.as_bytes(), sw.addr()).expect("OPTIONS");
+    }
+    customer.send_to(invite_text(&customer, "early-y", "INVITE").as_bytes(), sw.addr()).expect("INVITE Y");
+    sw.signal(libc::SIGCONT);
+    for _ in 0..2 {
+        let (invite, from) = recv_starting(&vendor_sock, "INVITE ");
+        vendor_sock.send_to(reply_to(&invite, "486 Busy Here").as_bytes(), from).expect("486");
+    }
+    for _ in 0..2 {
+        let (busy, _) = recv_starting(&customer, "SIP/2.0 486");
+        let call_id = header(&busy, "Call-ID:").to_owned();
+        let to = busy.lines().find(|l| l.starts_with("To:")).expect("To").to_owned();
+        customer.send_to(ack_text(&customer, &call_id, &to).as_bytes(), sw.addr()).expect("ACK");
+    }
+    let logs = Arc::clone(&sw.logs);
+    let (status, cdrs) = sw.stop();
+    assert!(status.success());
+    assert_eq!(cdrs.len(), 2, "{cdrs:?}");
+    let (p50, max) = invite_latency(&logs);
+    // Y waited for 30 slow datagrams (milliseconds in a debug build); X did not.
+    assert!(max >= 1_000 && p50 * 4 <= max, "INVITE X {p50} µs, INVITE Y {max} µs");
+}
+
+/// The p50 and max (µs) of the `invite latency` line tandem logs when it stops.
+fn invite_latency(logs: &Mutex<Vec<String>>) -> (u64, u64) {
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        let line = logs.lock().expect("logs").iter().find(|l| l.contains(" invite latency count=")).cloned();
+        if let Some(line) = line {
+            let field = |name: &str| {
+                line.split(' ')
+                    .find_map(|kv| kv.strip_prefix(name))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("no {name} in {line}"))
+            };
+            return (field("p50_us="), field("max_us="));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no invite latency line: {:#?}", logs.lock().expect("logs"));
 }
 
 #[test]

@@ -207,12 +207,13 @@ impl<I: PacketIo> Shard<I> {
     /// Hands other shards' datagrams over, then handles ours. Other shards'
     /// go first, so their owners work while we do ours. Only the owner parses
     /// a datagram whole; here a scan of its head up to the Call-ID picks the
-    /// owner. Ours are then parsed and handled one at a time: new calls'
-    /// INVITEs first, and what they caused (100 Trying, the vendor's INVITE)
-    /// sent before the rest, in arrival order. Over UDP datagrams of different
-    /// calls have no order to keep, and a new INVITE's own call has nothing
-    /// before it to overtake; the time to a vendor's INVITE is the switch's
-    /// post-dial delay, which the batch's other work would otherwise add to.
+    /// owner. Ours are then parsed and handled one at a time, in order, and
+    /// what a new call's INVITE caused (100 Trying, the vendor's INVITE)
+    /// leaves before the next datagram is handled: the time to the vendor's
+    /// INVITE is the caller's post-dial delay. The order stays: an earlier
+    /// datagram may free the capacity a new call needs (a BYE under
+    /// `max_calls`) or end the transaction before it (the ACK of a 420 before
+    /// the retry, RFC 3261 §8.1.3.5).
     fn dispatch(
         &mut self,
         chunk: &[(Bytes, SocketAddr)],
@@ -235,31 +236,22 @@ impl<I: PacketIo> Shard<I> {
             }
             self.push_handoffs(handoffs, report);
         }
-        let mut new_calls = false;
-        for ((data, peer), mine) in chunk.iter().zip(&mut mine) {
-            if !(*mine && data.starts_with(b"INVITE ")) {
+        let mine = &mine[..chunk.len()];
+        for (i, (data, peer)) in chunk.iter().enumerate() {
+            if !mine[i] {
                 continue;
             }
-            if let Ok(msg) = sip::parse(data)
-                && is_new_invite(&msg)
-            {
-                invites_in.push(received);
-                self.core.handle_message(&msg, data, *peer, now);
-                *mine = false;
-                new_calls = true;
+            let new_call = self.handle(data, *peer, received, invites_in, now);
+            if new_call && mine[i + 1..].contains(&true) {
+                let sending = self.flush()?;
+                record_latency(invites_in, sending, report);
             }
-        }
-        if new_calls {
-            let sending = self.flush()?;
-            record_latency(invites_in, sending, report);
-        }
-        for ((data, peer), _) in chunk.iter().zip(mine).filter(|(_, mine)| *mine) {
-            self.handle(data, *peer, received, invites_in, now);
         }
         Ok(())
     }
 
-    /// Parses one of our datagrams and runs the core on it.
+    /// Parses one of our datagrams and runs the core on it; `true` for a new
+    /// call's INVITE.
     fn handle(
         &mut self,
         data: &Bytes,
@@ -267,15 +259,20 @@ impl<I: PacketIo> Shard<I> {
         received: Instant,
         invites_in: &mut Vec<Instant>,
         now: Now,
-    ) {
+    ) -> bool {
         match sip::parse(data) {
             Ok(msg) => {
-                if is_new_invite(&msg) {
+                let new_call = is_new_invite(&msg);
+                if new_call {
                     invites_in.push(received);
                 }
                 self.core.handle_message(&msg, data, peer, now);
+                new_call
             }
-            Err(e) => self.core.handle_unparsable(data, &e, peer),
+            Err(e) => {
+                self.core.handle_unparsable(data, &e, peer);
+                false
+            }
         }
     }
 
