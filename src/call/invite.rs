@@ -446,12 +446,15 @@ impl Core {
     /// The current attempt failed with `status` (or 408 for a timeout): fail over or give up.
     /// `hangup` says who ended the attempt: the vendor's answer, or tandem's timer.
     pub(super) fn attempt_failed(&mut self, call: &mut Call, status: u16, hangup: HangUp, now: Now) {
-        // A redirect tandem does not follow, or a challenge it cannot answer,
-        // says nothing about the callee: the next vendor may do, and the
-        // caller must not get it (its Contact or realm is the vendor's, and
-        // a 3xx without a Contact, or a 401 the caller cannot answer, leads
-        // nowhere). It counts as the vendor's failure: 503.
-        let status = if matches!(status, 300..=399 | 401 | 407) { 503 } else { status };
+        // A redirect tandem does not follow, a challenge it cannot answer, or
+        // a refusal of the form of tandem's own request (its size, Request-URI
+        // or extensions: 413, 414, 416, 420, 421, 423) says nothing about the
+        // callee: the next vendor may do, and the caller must not get it (a
+        // 3xx's Contact or a realm is the vendor's; a 420 would have the caller
+        // retry without extensions it never asked for, RFC 3261 §8.1.3.5).
+        // It counts as the vendor's failure: 503.
+        let ours = matches!(status, 300..=399 | 401 | 407 | 413 | 414 | 416 | 420 | 421 | 423);
+        let status = if ours { 503 } else { status };
         call.note_failure(status);
         let sip = &call.snap.config.sip;
         let busy = matches!(status, 486 | 600);

@@ -542,8 +542,8 @@ fn an_answer_too_large_to_relay_fails_over() {
 /// A vendor's redirect or digest challenge (tandem follows neither) fails
 /// over like a 5xx, and the caller never gets it: the last one becomes 503.
 #[test]
-fn a_vendors_redirect_or_challenge_fails_over_and_never_reaches_the_caller() {
-    for status in [302, 407, 401] {
+fn a_vendors_redirect_challenge_or_refusal_of_our_request_fails_over_and_never_reaches_the_caller() {
+    for status in [302, 407, 401, 413, 414, 416, 420, 421, 423] {
         let mut bed = Bed::new("");
         ring_and_fail(&mut bed, status);
         assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with(&format!("SIP/2.0 {status}"))));
