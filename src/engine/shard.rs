@@ -241,8 +241,11 @@ impl<I: PacketIo> Shard<I> {
             if !mine[i] {
                 continue;
             }
-            let new_call = self.handle(data, *peer, received, invites_in, now);
-            if new_call && mine[i + 1..].contains(&true) {
+            let offered = self.core.stats().calls_offered;
+            self.handle(data, *peer, received, invites_in, now);
+            // A call it started, not a retransmission: a storm of copies
+            // would otherwise cost a send each.
+            if self.core.stats().calls_offered > offered && mine[i + 1..].contains(&true) {
                 let sending = self.flush()?;
                 record_latency(invites_in, sending, report);
             }
@@ -250,8 +253,7 @@ impl<I: PacketIo> Shard<I> {
         Ok(())
     }
 
-    /// Parses one of our datagrams and runs the core on it; `true` for a new
-    /// call's INVITE.
+    /// Parses one of our datagrams and runs the core on it.
     fn handle(
         &mut self,
         data: &Bytes,
@@ -259,20 +261,15 @@ impl<I: PacketIo> Shard<I> {
         received: Instant,
         invites_in: &mut Vec<Instant>,
         now: Now,
-    ) -> bool {
+    ) {
         match sip::parse(data) {
             Ok(msg) => {
-                let new_call = is_new_invite(&msg);
-                if new_call {
+                if is_new_invite(&msg) {
                     invites_in.push(received);
                 }
                 self.core.handle_message(&msg, data, peer, now);
-                new_call
             }
-            Err(e) => {
-                self.core.handle_unparsable(data, &e, peer);
-                false
-            }
+            Err(e) => self.core.handle_unparsable(data, &e, peer),
         }
     }
 
