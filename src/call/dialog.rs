@@ -51,6 +51,18 @@ impl Core {
                     }
                     Repeat::Stale => self.stats.retransmissions += 1,
                     Repeat::Merged => self.refuse(side, msg, peer, 482, 0),
+                    // The retry of a call that failed (a higher CSeq, RFC 3261
+                    // §8.1.3.5) while our final answer still waits for its ACK:
+                    // the retry says the caller has that answer, so it stands
+                    // in for the ACK, which was lost or is behind it.
+                    Repeat::NewRequest
+                        if call.phase == Phase::Ended
+                            && call.answered.is_none()
+                            && call.a.txn.state() == ServerState::Completed =>
+                    {
+                        call.a.txn.handle_ack(now.ms);
+                        self.retry_as_new = true;
+                    }
                     // RFC 3261 §14.2: an INVITE while an earlier one (with a lower
                     // CSeq) holds the Call-ID: 500 with Retry-After.
                     Repeat::NewRequest => self.refuse(side, msg, peer, 500, 5),

@@ -239,6 +239,9 @@ pub struct Core {
     tombs: tombs::Tombs,
     wheel: Wheel<TimerKey>,
     fired: Vec<TimerKey>,
+    /// Set by `in_dialog` when a caller's retry stood in for the missing ACK
+    /// of its failed call's final answer: `on_request` then makes it a call.
+    retry_as_new: bool,
     outbox: Outbox,
     cdrs: Vec<Cdr>,
     stats: Stats,
@@ -282,6 +285,7 @@ impl Core {
             tombs: tombs::Tombs::default(),
             wheel: Wheel::new(now.ms),
             fired: Vec::new(),
+            retry_as_new: false,
             outbox: Outbox::default(),
             cdrs: Vec::new(),
             stats: Stats::default(),
@@ -632,6 +636,14 @@ impl Core {
         let call_id = msg.call_id().unwrap_or_default();
         if let Some(&(slot, side)) = self.by_id.get(call_id) {
             self.with_call(slot, now, |core, call| core.in_dialog(call, side, msg, data, peer, now));
+            // The failed call gave way to its tombs, which take the retry as a new call.
+            if std::mem::take(&mut self.retry_as_new) {
+                match self.by_id.contains_key(call_id) {
+                    false => self.on_request(msg, data, peer, now),
+                    // Still busy (an attempt given up may yet answer): §14.2's 500.
+                    true => self.refuse(side, msg, peer, 500, 5),
+                }
+            }
             return;
         }
         let has_to_tag = msg.to().map(|t| t.tag.is_some()).unwrap_or(false);

@@ -1176,6 +1176,38 @@ fn a_merged_invite_gets_482_and_a_retransmission_does_not() {
     assert_eq!(bed.core.held_calls(), 1);
 }
 
+/// The caller's retry after a failure (RFC 3261 §8.1.3.5: CSeq + 1, same
+/// Call-ID and From tag) whose ACK was lost: the retry shows the caller has
+/// the final answer, so it stands in for the ACK and is a new call, not a 500.
+#[test]
+fn a_retry_whose_ack_was_lost_is_a_new_call() {
+    let mut bed = Bed::new("");
+    bed.feed(&invite("a-r@x"), CUSTOMER);
+    bed.take_one(CUSTOMER, "SIP/2.0 100");
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 486, "bt", None), V1);
+    bed.take_one(V1, "ACK ");
+    let busy = bed.take_one(CUSTOMER, "SIP/2.0 486");
+    assert_eq!(bed.core.held_calls(), 1, "waiting for the caller's ACK");
+    let retry =
+        invite("a-r@x").replace("CSeq: 10 INVITE", "CSeq: 11 INVITE").replace("z9hG4bKa1", "z9hG4bKre");
+    bed.feed(&retry, CUSTOMER);
+    let out = bed.take(CUSTOMER);
+    assert!(out.iter().any(|m| m.starts_with("SIP/2.0 100") && m.contains("CSeq: 11 INVITE")), "{out:#?}");
+    assert!(out.iter().all(|m| !m.starts_with("SIP/2.0 500")), "{out:#?}");
+    let b3 = bed.take_one(V1, "INVITE ");
+    assert_ne!(parsed(&b3).call_id().unwrap(), parsed(&b1).call_id().unwrap(), "a new B-leg");
+    assert_eq!(bed.core.held_calls(), 1, "the failed call gave way to the new one");
+    // The first call's 486 is no longer repeated, and its late ACK starts nothing.
+    bed.advance(4_000);
+    assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with("SIP/2.0 486")));
+    let _ = bed.take(V1); // the new B-leg INVITE's Timer A copies
+    let late_ack = a_request("ACK", "a-r@x", 10, "z9hG4bKa1", Some(&to_tag(&busy)));
+    bed.feed(&late_ack, CUSTOMER);
+    assert!(bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty(), "the late ACK is absorbed");
+    assert_eq!(bed.cdrs().len(), 1, "the first call's CDR");
+}
+
 #[test]
 fn our_own_b_leg_invite_come_back_gets_482_and_is_never_relayed() {
     // A vendor that routes the call back to us: our B-leg INVITE, our Call-ID, no To tag.
