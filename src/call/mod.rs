@@ -636,12 +636,13 @@ impl Core {
         let call_id = msg.call_id().unwrap_or_default();
         if let Some(&(slot, side)) = self.by_id.get(call_id) {
             self.with_call(slot, now, |core, call| core.in_dialog(call, side, msg, data, peer, now));
-            // The failed call gave way to its tombs, which take the retry as a new call.
             if std::mem::take(&mut self.retry_as_new) {
-                match self.by_id.contains_key(call_id) {
-                    false => self.on_request(msg, data, peer, now),
-                    // Still busy (an attempt given up may yet answer): §14.2's 500.
-                    true => self.refuse(side, msg, peer, 500, 5),
+                if self.by_id.contains_key(call_id) {
+                    // Still held (an attempt given up may yet answer): §14.2's 500.
+                    self.refuse(side, msg, peer, 500, 5);
+                } else {
+                    // The failed call gave way to its tombs, which take the retry as a new call.
+                    self.on_request(msg, data, peer, now);
                 }
             }
             return;

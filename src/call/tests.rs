@@ -539,8 +539,9 @@ fn an_answer_too_large_to_relay_fails_over() {
     assert_eq!(bed.core.stats().calls_answered, 1);
 }
 
-/// A vendor's redirect or digest challenge (tandem follows neither) fails
-/// over like a 5xx, and the caller never gets it: the last one becomes 503.
+/// A vendor's redirect or digest challenge (tandem follows neither), or its
+/// refusal of the form of our INVITE, fails over like a 5xx, and the caller
+/// never gets it: the last one becomes 503.
 #[test]
 fn a_vendors_redirect_challenge_or_refusal_of_our_request_fails_over_and_never_reaches_the_caller() {
     for status in [302, 407, 401, 413, 414, 416, 420, 421, 423] {
