@@ -114,18 +114,27 @@ fn refusals_on_the_wire() {
     assert!(cdrs.is_empty());
 }
 
+/// Each thread of `pid`: its name and the fields of its `/proc/PID/task/TID/stat`
+/// after the name (field 3, the state, first).
+fn threads(pid: u32) -> Vec<(String, Vec<String>)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task dir")
+        .map(|t| {
+            let t = t.expect("task").path();
+            let name = std::fs::read_to_string(t.join("comm")).expect("comm").trim().to_owned();
+            let stat = std::fs::read_to_string(t.join("stat")).expect("stat");
+            let fields = stat.rsplit_once(") ").expect("stat").1.split(' ').map(str::to_owned).collect();
+            (name, fields)
+        })
+        .collect()
+}
+
 /// Waits (bounded) until every thread of `pid` is stopped: SIGSTOP takes
 /// effect asynchronously, and a thread still running could read a datagram.
 fn wait_stopped(pid: u32) {
     let end = Instant::now() + Duration::from_secs(3);
     while Instant::now() < end {
-        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
-        let stopped = tasks.flatten().all(|t| {
-            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-            // The state follows the command name's closing parenthesis.
-            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
-        });
-        if stopped {
+        if threads(pid).iter().all(|(_, fields)| matches!(fields[0].as_str(), "T" | "t")) {
             return;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -705,15 +714,9 @@ fn realtime_priority_applies_to_the_shard_threads_only() {
     let sw = Switch::start_full("rtprio", "realtime_priority = 3", "", &[v1], "", "");
     sipp_calls(&sw, &v1, "rtprio", 2, &["-d", "100"]);
     // (name, rt_priority, policy): fields 40 and 41 of /proc/PID/task/TID/stat.
-    let threads: Vec<(String, String, String)> = std::fs::read_dir(format!("/proc/{}/task", sw.child.id()))
-        .expect("task dir")
-        .map(|t| {
-            let t = t.expect("task").path();
-            let name = std::fs::read_to_string(t.join("comm")).expect("comm").trim().to_owned();
-            let stat = std::fs::read_to_string(t.join("stat")).expect("stat");
-            let fields: Vec<&str> = stat.rsplit_once(") ").expect("stat").1.split(' ').collect();
-            (name, fields[37].to_owned(), fields[38].to_owned())
-        })
+    let threads: Vec<(String, String, String)> = threads(sw.child.id())
+        .into_iter()
+        .map(|(name, fields)| (name, fields[37].clone(), fields[38].clone()))
         .collect();
     let refused =
         sw.logs.lock().expect("logs").iter().filter(|l| l.contains("realtime priority refused")).count();

@@ -1183,15 +1183,11 @@ fn a_merged_invite_gets_482_and_a_retransmission_does_not() {
 #[test]
 fn a_retry_whose_ack_was_lost_is_a_new_call() {
     let mut bed = Bed::new("");
-    bed.feed(&invite("a-r@x"), CUSTOMER);
-    bed.take_one(CUSTOMER, "SIP/2.0 100");
-    let b1 = bed.take_one(V1, "INVITE ");
-    bed.feed(&answer(&b1, 486, "bt", None), V1);
-    bed.take_one(V1, "ACK ");
+    let b1 = ring_and_fail(&mut bed, 486);
     let busy = bed.take_one(CUSTOMER, "SIP/2.0 486");
     assert_eq!(bed.core.held_calls(), 1, "waiting for the caller's ACK");
     let retry =
-        invite("a-r@x").replace("CSeq: 10 INVITE", "CSeq: 11 INVITE").replace("z9hG4bKa1", "z9hG4bKre");
+        invite("a-2@x").replace("CSeq: 10 INVITE", "CSeq: 11 INVITE").replace("z9hG4bKa1", "z9hG4bKre");
     bed.feed(&retry, CUSTOMER);
     let out = bed.take(CUSTOMER);
     assert!(out.iter().any(|m| m.starts_with("SIP/2.0 100") && m.contains("CSeq: 11 INVITE")), "{out:#?}");
@@ -1203,7 +1199,7 @@ fn a_retry_whose_ack_was_lost_is_a_new_call() {
     bed.advance(4_000);
     assert!(bed.take(CUSTOMER).iter().all(|m| !m.starts_with("SIP/2.0 486")));
     let _ = bed.take(V1); // the new B-leg INVITE's Timer A copies
-    let late_ack = a_request("ACK", "a-r@x", 10, "z9hG4bKa1", Some(&to_tag(&busy)));
+    let late_ack = a_request("ACK", "a-2@x", 10, "z9hG4bKa1", Some(&to_tag(&busy)));
     bed.feed(&late_ack, CUSTOMER);
     assert!(bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty(), "the late ACK is absorbed");
     assert_eq!(bed.cdrs().len(), 1, "the first call's CDR");
