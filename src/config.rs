@@ -192,6 +192,11 @@ pub struct Sip {
     pub gateway_switch_limit: u32,
     /// 486/600 end the hunt.
     pub busy_stop_switch: bool,
+    /// Seconds an answered call may last before tandem hangs up both legs
+    /// (a BYE lost both ways, or a peer gone, would otherwise hold the call,
+    /// its `max_calls` slots and its CDR for ever); 0 = no limit.
+    #[serde(deserialize_with = "within::<_, 0, 604800>")]
+    pub max_call_duration: u32,
     /// Seconds the shutdown waits for unregisters and calls.
     #[serde(deserialize_with = "within::<_, 0, 3600>")]
     pub shutdown_deadline: u32,
@@ -214,6 +219,7 @@ impl Default for Sip {
             invite_timeout: 4,
             gateway_switch_limit: 0,
             busy_stop_switch: true,
+            max_call_duration: 7200,
             shutdown_deadline: 5,
         }
     }

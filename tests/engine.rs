@@ -100,6 +100,26 @@ fn callee_hangs_up() {
 }
 
 #[test]
+fn calls_are_hung_up_on_both_legs_at_max_call_duration() {
+    let v1 = vendor("127.0.0.3");
+    let sw = Switch::start("maxdur", "max_call_duration = 1", &[v1]);
+    let dir = workdir("maxdur");
+    // The vendor waits for a BYE (SIPp's own uas); so does the caller.
+    let callee = uas(&dir, &v1, 3, &[]);
+    let caller = uac(&dir, &sw, 3, &["-sf", &scenario("uac_callee_hangs_up.xml")]);
+    assert!(finish(caller).success(), "the caller got no BYE");
+    assert!(finish(callee).success(), "the vendor got no BYE");
+    let (_, cdrs) = sw.stop();
+    assert_eq!(cdrs.len(), 3);
+    for r in &cdrs {
+        let got = (r[col("final_code")].as_str(), r[col("hangup")].as_str());
+        assert_eq!(got, ("200", "system"), "{r:?}");
+        // 1 s after the answer, rounded up: 2 when the timer ran a little late.
+        assert!(["1", "2"].contains(&r[col("duration_s")].as_str()), "{r:?}");
+    }
+}
+
+#[test]
 fn refusals_on_the_wire() {
     let v1 = vendor("127.0.0.3");
     let sw = Switch::start("refuse", "", &[v1]);

@@ -566,6 +566,12 @@ impl Core {
             call.note_failure(408);
             self.fail(call, 408, HangUp::System, now);
         }
+        if call.phase == Phase::Answered && call.talk_deadline.is_some_and(|d| now.ms >= d) {
+            // `max_call_duration`: nothing says whether both sides are still
+            // there (no session timer), so a call lost to a missing BYE ends here.
+            self.stats.calls_cut += 1;
+            self.hangup(call, now);
+        }
         for (_, _, bye) in &mut call.byes {
             bye.handle_timeout(now.ms);
         }

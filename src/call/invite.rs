@@ -170,6 +170,7 @@ impl Core {
             max_forwards,
             invite_deadline: None,
             ring_deadline: None,
+            talk_deadline: None,
             linger_until: None,
             byes: Vec::new(),
             relays: Vec::new(),
@@ -426,6 +427,8 @@ impl Core {
         }
         (call.phase, call.answered) = (Phase::Answered, Some(i));
         (call.invite_deadline, call.ring_deadline) = (None, None);
+        let limit_ms = u64::from(call.snap.config.sip.max_call_duration) * 1000;
+        call.talk_deadline = (limit_ms > 0).then_some(now.ms + limit_ms);
         let gw = &call.snap.config.routing_gateways[att_gateway(call, i)];
         call.cdr.gateway = gw.name.get_ref().clone();
         call.cdr.b_call_id = call.attempts[i].call_id.clone();

@@ -70,6 +70,8 @@ pub struct Stats {
     pub calls_answered: u64,
     /// Calls that ended without an answer.
     pub calls_failed: u64,
+    /// Answered calls tandem hung up at `max_call_duration`.
+    pub calls_cut: u64,
     /// INVITEs refused with 403 (unknown source).
     pub forbidden: u64,
     /// B-leg attempts made.
@@ -106,6 +108,7 @@ impl Stats {
         self.calls_offered += o.calls_offered;
         self.calls_answered += o.calls_answered;
         self.calls_failed += o.calls_failed;
+        self.calls_cut += o.calls_cut;
         self.forbidden += o.forbidden;
         self.attempts += o.attempts;
         self.failovers += o.failovers;

@@ -1016,6 +1016,53 @@ fn callee_hangs_up() {
     assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
 }
 
+/// An answered call, ACKed; returns the B-leg INVITE and tandem's To tag to the caller.
+fn answered_call(bed: &mut Bed, call_id: &str) -> (String, String) {
+    bed.feed(&invite(call_id), CUSTOMER);
+    let b1 = bed.take_one(V1, "INVITE ");
+    bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
+    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
+    bed.feed(&a_request("ACK", call_id, 10, "z9hG4bKa9", Some(&our_tag)), CUSTOMER);
+    bed.take(V1);
+    bed.take(CUSTOMER);
+    (b1, our_tag)
+}
+
+#[test]
+fn an_answered_call_is_hung_up_at_max_call_duration() {
+    for (sip, limit_s) in [("max_call_duration = 60", 60), ("", 7200)] {
+        let mut bed = Bed::new(sip);
+        let (_, our_tag) = answered_call(&mut bed, "a-cut@x");
+        bed.advance(limit_s * 1000 - 1);
+        assert!(
+            bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty(),
+            "{sip:?}: nothing before the limit"
+        );
+        assert_eq!((bed.core.active_calls(), bed.core.stats().calls_cut), (1, 0));
+        bed.advance(1);
+        bed.take_one(V1, "BYE ");
+        let bye_a = bed.take_one(CUSTOMER, "BYE ");
+        assert_eq!(parsed(&bye_a).from().unwrap().tag, Some(our_tag.as_str()));
+        let cdrs = bed.cdrs();
+        assert_eq!(cdrs.len(), 1, "{sip:?}");
+        let cdr = &cdrs[0];
+        assert_eq!((cdr.final_code, cdr.hangup), (200, Some(HangUp::System)));
+        assert_eq!(cdr.end_ms - cdr.answer_ms.unwrap(), limit_s as i64 * 1000, "billed up to the limit");
+        assert_eq!(bed.core.stats().calls_cut, 1);
+    }
+}
+
+#[test]
+fn max_call_duration_zero_never_cuts_a_call() {
+    let mut bed = Bed::new("max_call_duration = 0");
+    let (b1, _) = answered_call(&mut bed, "a-long@x");
+    bed.advance(30 * 86_400 * 1000);
+    assert!(bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty());
+    assert_eq!(bed.core.active_calls(), 1);
+    bed.feed(&vendor_bye(&b1, "c1"), V1);
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
+}
+
 #[test]
 fn vendor_legs_leave_by_the_shards_own_port() {
     let mut bed = Bed::new("").with_vendor_port(5071);

@@ -89,6 +89,12 @@ fn calls(w: &mut String, m: &Merged) {
     );
     counter(
         w,
+        "tandem_calls_cut_total",
+        "Answered calls tandem hung up at [sip].max_call_duration.",
+        s.calls_cut,
+    );
+    counter(
+        w,
         "tandem_calls_forbidden_total",
         "INVITEs refused with 403: no customer has the source address or a live binding from it.",
         s.forbidden,
