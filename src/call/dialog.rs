@@ -566,12 +566,6 @@ impl Core {
             call.note_failure(408);
             self.fail(call, 408, HangUp::System, now);
         }
-        if call.phase == Phase::Answered && call.talk_deadline.is_some_and(|d| now.ms >= d) {
-            // `max_call_duration`: nothing says whether both sides are still
-            // there (no session timer), so a call lost to a missing BYE ends here.
-            self.stats.calls_cut += 1;
-            self.hangup(call, now);
-        }
         for (_, _, bye) in &mut call.byes {
             bye.handle_timeout(now.ms);
         }
@@ -607,8 +601,17 @@ impl Core {
         }
     }
 
-    /// Ends a call from tandem's side (shutdown, no ACK for 64·T1, a dialog gone):
-    /// BYE both legs when answered, 503 otherwise.
+    /// `max_call_duration` reached: nothing says whether both sides are still
+    /// there (no session timer, no media), so a call whose BYE was lost ends here.
+    pub(super) fn cut(&mut self, call: &mut Call, now: Now) {
+        if call.phase == Phase::Answered {
+            self.stats.calls_cut += 1;
+            self.hangup(call, now);
+        }
+    }
+
+    /// Ends a call from tandem's side (shutdown, no ACK for 64·T1, a dialog gone,
+    /// `max_call_duration`): BYE both legs when answered, 503 otherwise.
     pub(super) fn hangup(&mut self, call: &mut Call, now: Now) {
         match call.phase {
             Phase::Answered => {

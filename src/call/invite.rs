@@ -428,7 +428,10 @@ impl Core {
         (call.phase, call.answered) = (Phase::Answered, Some(i));
         (call.invite_deadline, call.ring_deadline) = (None, None);
         let limit_ms = u64::from(call.snap.config.sip.max_call_duration) * 1000;
-        call.talk_deadline = (limit_ms > 0).then_some(now.ms + limit_ms);
+        if limit_ms > 0 {
+            call.talk_deadline = Some(now.ms + limit_ms);
+            self.talk_limits.insert((now.ms + limit_ms, call.slot, call.generation));
+        }
         let gw = &call.snap.config.routing_gateways[att_gateway(call, i)];
         call.cdr.gateway = gw.name.get_ref().clone();
         call.cdr.b_call_id = call.attempts[i].call_id.clone();

@@ -28,7 +28,7 @@ use build::Local;
 use bytes::Bytes;
 use ids::Ids;
 use state::{Call, Side};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -242,6 +242,10 @@ pub struct Core {
     tombs: tombs::Tombs,
     wheel: Wheel<TimerKey>,
     fired: Vec<TimerKey>,
+    /// Answered calls' `max_call_duration` ends: (deadline, slot, generation).
+    /// Ordered and removed with the call, unlike the wheel's lazily cancelled
+    /// keys: a two-hour key per call would pile up for two hours in the wheel.
+    talk_limits: BTreeSet<(u64, u32, u32)>,
     /// Set by `in_dialog` when a caller's retry stood in for the missing ACK
     /// of its failed call's final answer: `on_request` then makes it a call.
     retry_as_new: bool,
@@ -288,6 +292,7 @@ impl Core {
             tombs: tombs::Tombs::default(),
             wheel: Wheel::new(now.ms),
             fired: Vec::new(),
+            talk_limits: BTreeSet::new(),
             retry_as_new: false,
             outbox: Outbox::default(),
             cdrs: Vec::new(),
@@ -513,7 +518,8 @@ impl Core {
 
     /// When [`Core::handle_timeout`] next has work (ms).
     pub fn poll_timeout(&self) -> Option<u64> {
-        crate::txn::earliest(self.wheel.next_deadline(), self.tombs.next_expiry())
+        let t = crate::txn::earliest(self.wheel.next_deadline(), self.tombs.next_expiry());
+        crate::txn::earliest(t, self.talk_limits.first().map(|&(at, _, _)| at))
     }
 
     /// Stop taking calls: new INVITEs get 503 (graceful shutdown).
@@ -625,6 +631,14 @@ impl Core {
             }
         }
         self.fired = fired;
+        while let Some(&(at, slot, generation)) = self.talk_limits.first()
+            && at <= now.ms
+        {
+            self.talk_limits.pop_first();
+            if self.generations.get(slot as usize) == Some(&generation) {
+                self.with_call(slot, now, |core, call| core.cut(call, now));
+            }
+        }
     }
 
     /// Shutdown deadline: BYE both legs of every answered call, end every
@@ -927,6 +941,9 @@ impl Core {
     /// stay behind as tombs.
     fn remove(&mut self, slot: u32, call: Box<Call>, now: Now) {
         let until = call.linger_until.filter(|&t| t > now.ms);
+        if let Some(at) = call.talk_deadline {
+            self.talk_limits.remove(&(at, slot, call.generation));
+        }
         self.by_id.remove(call.a.call_id.as_str());
         if let Some(until) = until {
             let branch = call.a.branch.as_str().into();

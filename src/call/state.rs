@@ -192,7 +192,8 @@ pub struct Call {
     pub max_forwards: u8,
     pub invite_deadline: Option<u64>,
     pub ring_deadline: Option<u64>,
-    /// The answer plus `max_call_duration`: then tandem hangs up both legs.
+    /// The answer plus `max_call_duration`: then tandem hangs up both legs
+    /// (kept in the core's `talk_limits`, not in the timer wheel).
     pub talk_deadline: Option<u64>,
     /// The end plus timer J (and T4): until then the call, or its tombs,
     /// answer a retransmitted BYE or CANCEL with the same 200, not a 481.
@@ -251,7 +252,6 @@ impl Call {
     pub fn next_deadline(&self) -> Option<u64> {
         let mut t = earliest(self.a.txn.poll_timeout(), self.invite_deadline);
         t = earliest(t, self.ring_deadline);
-        t = earliest(t, self.talk_deadline);
         t = earliest(t, self.linger_until);
         for at in &self.attempts {
             t = earliest(t, at.txn.poll_timeout());

@@ -1053,6 +1053,21 @@ fn an_answered_call_is_hung_up_at_max_call_duration() {
 }
 
 #[test]
+fn a_call_that_ends_leaves_no_max_call_duration_timer_behind() {
+    let mut bed = Bed::new(""); // the default limit, 7200 s
+    let (b1, _) = answered_call(&mut bed, "a-held@x");
+    bed.advance(60_000); // a minute's talk: the call's transactions are long over
+    bed.feed(&vendor_bye(&b1, "c1"), V1);
+    let bye_a = bed.take_one(CUSTOMER, "BYE ");
+    bed.feed(&answer(&bye_a, 200, "at1", None), CUSTOMER);
+    bed.advance(40_000);
+    assert_eq!((bed.core.held_calls(), bed.core.ended_call_ids()), (0, 0));
+    // A wheel key would stay two hours (and each call of a busy day would add one).
+    assert!(bed.core.talk_limits.is_empty() && bed.core.wheel.is_empty(), "{:?}", bed.core.talk_limits);
+    assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
+}
+
+#[test]
 fn max_call_duration_zero_never_cuts_a_call() {
     let mut bed = Bed::new("max_call_duration = 0");
     let (b1, _) = answered_call(&mut bed, "a-long@x");
