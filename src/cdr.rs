@@ -1,15 +1,18 @@
 //! Call detail records: one CSV row per call, answered or failed
 //! (docs/cdr.md). Shards hand records to a writer thread over a bounded
 //! channel; the writer appends to an hourly file, fsyncs on rotation and on
-//! shutdown, and loses nothing that was sent.
+//! shutdown, and loses nothing that was sent: a write that fails (a full
+//! disk) is tried again every second, the records waiting in memory.
 
 use crate::routing::money::Rate;
-use crossbeam::channel::{Receiver, Sender, bounded};
+use crossbeam::channel::{Receiver, Sender, TryRecvError, bounded};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Who ended the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,7 +264,8 @@ pub struct CdrSink {
 
 impl CdrSink {
     /// Hands a record to the writer. Blocks only if the writer is 64 Ki records
-    /// behind: a CDR is never dropped.
+    /// behind and holds its most in memory (`MAX_WAITING`, while it cannot
+    /// write): a CDR is never dropped.
     pub fn send(&self, cdr: Cdr) {
         // The writer outlives every sink (it exits when all are dropped), so
         // a send can only fail during a panic unwind; count nothing then.
@@ -292,65 +296,160 @@ impl CdrWriter {
     }
 }
 
-struct Current {
-    hour: i64,
-    path: PathBuf,
-    out: BufWriter<File>,
-}
-
 /// How long the writer lets records gather after writing a batch: one wakeup
 /// and one write(2) per batch instead of per call, which under load costs the
 /// host far more than the record itself. Records are at most this late on disk.
-const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+const BATCH_PAUSE: Duration = Duration::from_millis(50);
+/// How long the writer waits before writing again after a failure (a full
+/// disk, a folder gone): the records wait in memory meanwhile.
+const RETRY_PAUSE: Duration = Duration::from_millis(if cfg!(test) { 50 } else { 1000 });
+/// Records held in memory while they cannot be written (a few hundred bytes
+/// each) before the writer takes no more: then the channel fills and shards
+/// wait for it, rather than any record being dropped.
+const MAX_WAITING: usize = 1_000_000;
+/// After the last record came (shutdown), failed writes tried again this many
+/// times before what is left goes to the log, row by row.
+const FINAL_TRIES: u32 = 10;
 
 fn write_loop(dir: &Path, rx: &Receiver<Cdr>) -> io::Result<u64> {
-    let mut current: Option<Current> = None;
-    let mut written = 0u64;
-    let mut row = String::with_capacity(512);
-    while let Ok(first) = rx.recv() {
-        for cdr in std::iter::once(first).chain(rx.try_iter()) {
-            let hour = cdr.end_ms.div_euclid(3_600_000);
-            if current.as_ref().is_none_or(|c| c.hour != hour) {
-                if let Some(c) = current.take() {
-                    close(c)?;
+    let mut out = Files::default();
+    let mut waiting: VecDeque<(i64, String)> = VecDeque::new();
+    let (mut written, mut open, mut failures, mut full) = (0u64, true, 0u32, false);
+    while open || !waiting.is_empty() {
+        open = take(rx, &mut waiting);
+        match out.write(dir, &mut waiting) {
+            Ok(n) => {
+                written += n;
+                if failures > 0 {
+                    crate::info!("cdr writes resumed", dir = dir.display(), written = n);
+                    failures = 0;
                 }
-                current = Some(open(dir, hour)?);
+                if open {
+                    std::thread::sleep(BATCH_PAUSE);
+                }
             }
-            if let Some(c) = current.as_mut() {
-                row.clear();
-                cdr.write_csv(&mut row);
-                row.push('\n');
-                c.out.write_all(row.as_bytes())?;
-                written += 1;
+            Err(e) => {
+                if failures == 0 {
+                    crate::warn!("cdr write failed", dir = dir.display(), error = e, waiting = waiting.len());
+                }
+                if waiting.len() >= MAX_WAITING && !full {
+                    crate::warn!("cdr backlog full, shards wait for the writer", waiting = waiting.len());
+                }
+                full = waiting.len() >= MAX_WAITING;
+                failures += 1;
+                if !open && failures >= FINAL_TRIES {
+                    for (_, row) in &waiting {
+                        crate::warn!("cdr unwritten", row = row.trim_end());
+                    }
+                    return Err(e);
+                }
+                std::thread::sleep(RETRY_PAUSE);
             }
         }
-        if let Some(c) = current.as_mut() {
-            c.out.flush()?;
-        }
-        std::thread::sleep(BATCH_PAUSE);
     }
-    if let Some(c) = current.take() {
-        close(c)?;
-    }
+    out.close()?;
     Ok(written)
 }
 
-fn open(dir: &Path, hour: i64) -> io::Result<Current> {
-    let stamp = rfc3339_ms(hour * 3_600_000);
-    // cdr-2026-11-24T05.csv
-    let path = dir.join(format!("cdr-{}.csv", &stamp[..13]));
-    let fresh = !path.exists();
-    let file = OpenOptions::new().create(true).append(true).open(&path)?;
-    let mut out = BufWriter::new(file);
-    if fresh {
-        writeln!(out, "{HEADER}")?;
+/// Moves records from the channel to `waiting` as CSV rows, waiting for one
+/// only when nothing else is waiting; `false` once every sink is gone.
+fn take(rx: &Receiver<Cdr>, waiting: &mut VecDeque<(i64, String)>) -> bool {
+    let row = |cdr: Cdr| {
+        let mut row = String::with_capacity(512);
+        cdr.write_csv(&mut row);
+        row.push('\n');
+        (cdr.end_ms.div_euclid(3_600_000), row)
+    };
+    if waiting.is_empty() {
+        match rx.recv() {
+            Ok(cdr) => waiting.push_back(row(cdr)),
+            Err(_) => return false,
+        }
     }
-    Ok(Current { hour, path, out })
+    while waiting.len() < MAX_WAITING {
+        match rx.try_recv() {
+            Ok(cdr) => waiting.push_back(row(cdr)),
+            Err(TryRecvError::Empty) => return true,
+            Err(TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
 }
 
-fn close(c: Current) -> io::Result<()> {
-    let file = c.out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all().map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", c.path.display())))
+/// The hourly file being appended to, and how much of it is known written.
+#[derive(Default)]
+struct Files {
+    current: Option<(i64, PathBuf, File)>,
+    /// The length of `path` after its last successful write: a failed write
+    /// may have left part of a batch, cut off before the batch is written again.
+    good: Option<(PathBuf, u64)>,
+}
+
+impl Files {
+    /// Writes the waiting rows, a batch per hour, removing each batch once
+    /// written; the number written.
+    fn write(&mut self, dir: &Path, waiting: &mut VecDeque<(i64, String)>) -> io::Result<u64> {
+        let mut written = 0;
+        let mut batch = String::new();
+        while let Some(&(hour, _)) = waiting.front() {
+            let file = self.file(dir, hour)?;
+            let n = waiting.iter().take_while(|(h, _)| *h == hour).count();
+            batch.clear();
+            waiting.iter().take(n).for_each(|(_, row)| batch.push_str(row));
+            if let Err(e) = file.write_all(batch.as_bytes()) {
+                self.current = None; // opened again (and cut back) on the next try
+                return Err(e);
+            }
+            if let Some((_, len)) = self.good.as_mut() {
+                *len += batch.len() as u64;
+            }
+            waiting.drain(..n);
+            written += n as u64;
+        }
+        Ok(written)
+    }
+
+    /// The file for `hour`, after closing (fsync) the previous hour's.
+    fn file(&mut self, dir: &Path, hour: i64) -> io::Result<&mut File> {
+        if self.current.as_ref().is_some_and(|(h, _, _)| *h != hour) {
+            self.close()?;
+        }
+        if self.current.is_none() {
+            self.current = Some(self.open(dir, hour)?);
+        }
+        match self.current.as_mut() {
+            Some((_, _, file)) => Ok(file),
+            None => Err(io::Error::other("no CDR file")),
+        }
+    }
+
+    fn open(&mut self, dir: &Path, hour: i64) -> io::Result<(i64, PathBuf, File)> {
+        let stamp = rfc3339_ms(hour * 3_600_000);
+        // cdr-2026-11-24T05.csv
+        let path = dir.join(format!("cdr-{}.csv", &stamp[..13]));
+        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let mut len = file.metadata()?.len();
+        if let Some((_, good)) = self.good.as_ref().filter(|(p, good)| *p == path && len > *good) {
+            file.set_len(*good)?; // what a failed write left of its batch
+            len = *good;
+        }
+        if len == 0 {
+            file.write_all(format!("{HEADER}\n").as_bytes())?;
+            len = HEADER.len() as u64 + 1;
+        }
+        self.good = Some((path.clone(), len));
+        Ok((hour, path, file))
+    }
+
+    /// Closes the current file with an fsync.
+    fn close(&mut self) -> io::Result<()> {
+        match self.current.take() {
+            Some((_, path, file)) => {
+                file.sync_all().map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -474,6 +573,76 @@ mod tests {
         assert_eq!(names, ["cdr-2026-11-24T00.csv", "cdr-2026-11-24T01.csv"]);
         let rows: usize = files.iter().map(|f| std::fs::read_to_string(f).unwrap().lines().count() - 1).sum();
         assert_eq!(rows, 1000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A folder for one test whose hour-00 CDR file (2026-11-24) writes to
+    /// /dev/full: every write fails with ENOSPC, as on a full disk.
+    fn full_disk(name: &str) -> (PathBuf, PathBuf) {
+        assert!(Path::new("/dev/full").exists(), "these tests need /dev/full");
+        let dir = std::env::temp_dir().join(format!("tandem-cdr-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("cdr-2026-11-24T00.csv");
+        std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+        (dir, file)
+    }
+
+    fn record(i: i64) -> Cdr {
+        let end = 1_795_478_400_000 + i;
+        Cdr { a_call_id: format!("c{i}"), end_ms: end, setup_ms: end, ..Cdr::default() }
+    }
+
+    #[test]
+    fn a_full_disk_holds_the_records_until_they_can_be_written() {
+        let (dir, file) = full_disk("full");
+        let (sink, writer) = CdrWriter::start(&dir).unwrap();
+        (0..100).for_each(|i| sink.send(record(i)));
+        std::thread::sleep(RETRY_PAUSE * 4);
+        assert!(!writer.handle.is_finished(), "the writer waits for the disk");
+        std::fs::remove_file(&file).unwrap(); // room again: the next try makes a real file
+        (100..200).for_each(|i| sink.send(record(i)));
+        drop(sink);
+        assert_eq!(writer.finish().unwrap(), 200);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], HEADER);
+        let ids: Vec<&str> = lines[1..].iter().map(|l| l.split(',').next().unwrap()).collect();
+        let want: Vec<String> = (0..200).map(|i| format!("c{i}")).collect();
+        assert_eq!(ids, want, "every record once, in order");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_disk_still_full_at_shutdown_is_an_error_after_the_last_tries() {
+        let (dir, _) = full_disk("stillfull");
+        let (sink, writer) = CdrWriter::start(&dir).unwrap();
+        (0..3).for_each(|i| sink.send(record(i)));
+        drop(sink);
+        let e = writer.finish().expect_err("nowhere to write");
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_batch_cut_short_is_cut_back_before_it_is_written_again() {
+        let dir = std::env::temp_dir().join(format!("tandem-cdr-cut-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut files = Files::default();
+        let mut waiting: VecDeque<(i64, String)> = (0..2)
+            .map(|i| (record(i).end_ms.div_euclid(3_600_000), format!("{}\n", record(i).to_csv())))
+            .collect();
+        assert_eq!(files.write(&dir, &mut waiting).unwrap(), 2);
+        let path = dir.join("cdr-2026-11-24T00.csv");
+        let good = std::fs::read_to_string(&path).unwrap();
+        // A failed write left half a row; the file is opened again for the retry.
+        files.current = None;
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"c2,,cu").unwrap();
+        waiting.push_back((record(2).end_ms.div_euclid(3_600_000), format!("{}\n", record(2).to_csv())));
+        assert_eq!(files.write(&dir, &mut waiting).unwrap(), 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{good}{}\n", record(2).to_csv()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
