@@ -1016,23 +1016,11 @@ fn callee_hangs_up() {
     assert_eq!(bed.cdrs()[0].hangup, Some(HangUp::Callee));
 }
 
-/// An answered call, ACKed; returns the B-leg INVITE and tandem's To tag to the caller.
-fn answered_call(bed: &mut Bed, call_id: &str) -> (String, String) {
-    bed.feed(&invite(call_id), CUSTOMER);
-    let b1 = bed.take_one(V1, "INVITE ");
-    bed.feed(&answer(&b1, 200, "c1", Some(SDP_B)), V1);
-    let our_tag = to_tag(&bed.take_one(CUSTOMER, "SIP/2.0 200"));
-    bed.feed(&a_request("ACK", call_id, 10, "z9hG4bKa9", Some(&our_tag)), CUSTOMER);
-    bed.take(V1);
-    bed.take(CUSTOMER);
-    (b1, our_tag)
-}
-
 #[test]
 fn an_answered_call_is_hung_up_at_max_call_duration() {
     for (sip, limit_s) in [("max_call_duration = 60", 60), ("", 7200)] {
         let mut bed = Bed::new(sip);
-        let (_, our_tag) = answered_call(&mut bed, "a-cut@x");
+        let (_, our_tag) = answered(&mut bed, "a-cut@x");
         bed.advance(limit_s * 1000 - 1);
         assert!(
             bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty(),
@@ -1055,7 +1043,7 @@ fn an_answered_call_is_hung_up_at_max_call_duration() {
 #[test]
 fn a_call_that_ends_leaves_no_max_call_duration_timer_behind() {
     let mut bed = Bed::new(""); // the default limit, 7200 s
-    let (b1, _) = answered_call(&mut bed, "a-held@x");
+    let (b1, _) = answered(&mut bed, "a-held@x");
     bed.advance(60_000); // a minute's talk: the call's transactions are long over
     bed.feed(&vendor_bye(&b1, "c1"), V1);
     let bye_a = bed.take_one(CUSTOMER, "BYE ");
@@ -1070,7 +1058,7 @@ fn a_call_that_ends_leaves_no_max_call_duration_timer_behind() {
 #[test]
 fn max_call_duration_zero_never_cuts_a_call() {
     let mut bed = Bed::new("max_call_duration = 0");
-    let (b1, _) = answered_call(&mut bed, "a-long@x");
+    let (b1, _) = answered(&mut bed, "a-long@x");
     bed.advance(30 * 86_400 * 1000);
     assert!(bed.take(V1).is_empty() && bed.take(CUSTOMER).is_empty());
     assert_eq!(bed.core.active_calls(), 1);
