@@ -307,6 +307,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(if cfg!(test) { 50 } else { 
 /// each) before the writer takes no more: then the channel fills and shards
 /// wait for it, rather than any record being dropped.
 const MAX_WAITING: usize = 1_000_000;
+/// The most one write(2) takes: after an outage, a backlog of records is
+/// written in pieces, each removed from memory once written.
+const BATCH_BYTES: usize = 1 << 20;
 /// After the last record came (shutdown), failed writes tried again this many
 /// times before what is left goes to the log, row by row.
 const FINAL_TRIES: u32 = 10;
@@ -386,16 +389,22 @@ struct Files {
 }
 
 impl Files {
-    /// Writes the waiting rows, a batch per hour, removing each batch once
-    /// written; the number written.
+    /// Writes the waiting rows in batches (one hour's, at most `BATCH_BYTES`
+    /// beyond the first row), removing each batch once written; the number written.
     fn write(&mut self, dir: &Path, waiting: &mut VecDeque<(i64, String)>) -> io::Result<u64> {
         let mut written = 0;
         let mut batch = String::new();
         while let Some(&(hour, _)) = waiting.front() {
             let file = self.file(dir, hour)?;
-            let n = waiting.iter().take_while(|(h, _)| *h == hour).count();
             batch.clear();
-            waiting.iter().take(n).for_each(|(_, row)| batch.push_str(row));
+            let mut n = 0;
+            for (_, row) in waiting.iter().take_while(|(h, _)| *h == hour) {
+                if n > 0 && batch.len() + row.len() > BATCH_BYTES {
+                    break;
+                }
+                batch.push_str(row);
+                n += 1;
+            }
             if let Err(e) = file.write_all(batch.as_bytes()) {
                 self.current = None; // opened again (and cut back) on the next try
                 return Err(e);
@@ -601,14 +610,16 @@ mod tests {
         std::thread::sleep(RETRY_PAUSE * 4);
         assert!(!writer.handle.is_finished(), "the writer waits for the disk");
         std::fs::remove_file(&file).unwrap(); // room again: the next try makes a real file
-        (100..200).for_each(|i| sink.send(record(i)));
+        // Enough to be written in several pieces (BATCH_BYTES).
+        (100..20_000).for_each(|i| sink.send(record(i)));
         drop(sink);
-        assert_eq!(writer.finish().unwrap(), 200);
+        assert_eq!(writer.finish().unwrap(), 20_000);
         let text = std::fs::read_to_string(&file).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], HEADER);
         let ids: Vec<&str> = lines[1..].iter().map(|l| l.split(',').next().unwrap()).collect();
-        let want: Vec<String> = (0..200).map(|i| format!("c{i}")).collect();
+        assert!(text.len() > BATCH_BYTES, "{}", text.len());
+        let want: Vec<String> = (0..20_000).map(|i| format!("c{i}")).collect();
         assert_eq!(ids, want, "every record once, in order");
         let _ = std::fs::remove_dir_all(&dir);
     }
