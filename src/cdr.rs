@@ -318,6 +318,7 @@ fn write_loop(dir: &Path, rx: &Receiver<Cdr>) -> io::Result<u64> {
     let mut out = Files::default();
     let mut waiting: VecDeque<(i64, String)> = VecDeque::new();
     let (mut written, mut open, mut failures, mut full) = (0u64, true, 0u32, false);
+    let mut final_tries = 0;
     while open || !waiting.is_empty() {
         open = take(rx, &mut waiting);
         match out.write(dir, &mut waiting) {
@@ -340,7 +341,8 @@ fn write_loop(dir: &Path, rx: &Receiver<Cdr>) -> io::Result<u64> {
                 }
                 full = waiting.len() >= MAX_WAITING;
                 failures += 1;
-                if !open && failures >= FINAL_TRIES {
+                final_tries += u32::from(!open);
+                if final_tries > FINAL_TRIES {
                     for (_, row) in &waiting {
                         crate::warn!("cdr unwritten", row = row.trim_end());
                     }
@@ -383,9 +385,21 @@ fn take(rx: &Receiver<Cdr>, waiting: &mut VecDeque<(i64, String)>) -> bool {
 #[derive(Default)]
 struct Files {
     current: Option<(i64, PathBuf, File)>,
-    /// The length of `path` after its last successful write: a failed write
-    /// may have left part of a batch, cut off before the batch is written again.
+    /// The length of `path` after its last successful write: what a failed
+    /// write leaves beyond it (part of a batch) is cut off at once.
     good: Option<(PathBuf, u64)>,
+}
+
+/// What became of the file a batch was just written to.
+enum Fate {
+    /// Still at its path.
+    Kept,
+    /// Renamed or replaced (e.g. by log rotation): the batch is in it; the
+    /// next batch goes to a new file at the path.
+    Moved,
+    /// Removed (the file or its folder): the batch went nowhere and is
+    /// written again, to a new file.
+    Removed,
 }
 
 impl Files {
@@ -395,7 +409,7 @@ impl Files {
         let mut written = 0;
         let mut batch = String::new();
         while let Some(&(hour, _)) = waiting.front() {
-            let file = self.file(dir, hour)?;
+            self.file(dir, hour)?;
             batch.clear();
             let mut n = 0;
             for (_, row) in waiting.iter().take_while(|(h, _)| *h == hour) {
@@ -405,12 +419,13 @@ impl Files {
                 batch.push_str(row);
                 n += 1;
             }
-            if let Err(e) = file.write_all(batch.as_bytes()) {
-                self.current = None; // opened again (and cut back) on the next try
-                return Err(e);
-            }
-            if let Some((_, len)) = self.good.as_mut() {
-                *len += batch.len() as u64;
+            match self.append(&batch)? {
+                Fate::Removed => {
+                    crate::warn!("cdr file removed, written again", dir = dir.display(), rows = n);
+                    continue;
+                }
+                Fate::Moved => crate::warn!("cdr file moved, a new one begins", dir = dir.display()),
+                Fate::Kept => {}
             }
             waiting.drain(..n);
             written += n as u64;
@@ -418,35 +433,68 @@ impl Files {
         Ok(written)
     }
 
-    /// The file for `hour`, after closing (fsync) the previous hour's.
-    fn file(&mut self, dir: &Path, hour: i64) -> io::Result<&mut File> {
+    /// Appends `batch` to the current file; on failure, cuts off what part
+    /// of it was written (a full disk still lets a file shrink) and closes it.
+    fn append(&mut self, batch: &str) -> io::Result<Fate> {
+        let (Some((_, path, file)), Some((_, good))) = (self.current.as_mut(), self.good.as_mut()) else {
+            return Err(io::Error::other("no CDR file"));
+        };
+        if let Err(e) = file.write_all(batch.as_bytes()) {
+            let _ = file.set_len(*good); // else tried again when the file is next opened
+            self.current = None;
+            return Err(e);
+        }
+        *good += batch.len() as u64;
+        let fate = fate(path, file)?;
+        if matches!(fate, Fate::Moved) {
+            let _ = file.sync_all(); // as at rotation: it is no longer ours to close
+        }
+        if !matches!(fate, Fate::Kept) {
+            self.current = None;
+        }
+        Ok(fate)
+    }
+
+    /// Makes the file for `hour` the current one, after closing (fsync) the previous hour's.
+    fn file(&mut self, dir: &Path, hour: i64) -> io::Result<()> {
         if self.current.as_ref().is_some_and(|(h, _, _)| *h != hour) {
             self.close()?;
         }
         if self.current.is_none() {
             self.current = Some(self.open(dir, hour)?);
         }
-        match self.current.as_mut() {
-            Some((_, _, file)) => Ok(file),
-            None => Err(io::Error::other("no CDR file")),
-        }
+        Ok(())
     }
 
     fn open(&mut self, dir: &Path, hour: i64) -> io::Result<(i64, PathBuf, File)> {
         let stamp = rfc3339_ms(hour * 3_600_000);
         // cdr-2026-11-24T05.csv
         let path = dir.join(format!("cdr-{}.csv", &stamp[..13]));
-        let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let mut len = file.metadata()?.len();
-        if let Some((_, good)) = self.good.as_ref().filter(|(p, good)| *p == path && len > *good) {
-            file.set_len(*good)?; // what a failed write left of its batch
-            len = *good;
+        std::fs::create_dir_all(dir)?; // removed while tandem runs: made again
+        let mut file = OpenOptions::new().create(true).append(true).read(true).open(&path)?;
+        let len = file.metadata()?.len();
+        // Ours, up to the last write that succeeded; another's (an earlier
+        // run's, cut short by a crash), up to its last whole row.
+        let known = self.good.as_ref().filter(|(p, good)| *p == path && *good <= len).map(|&(_, g)| g);
+        let mut good = match known {
+            Some(good) => good,
+            None => whole_rows(&file, len)?,
+        };
+        if good < len {
+            file.set_len(good)?;
+            if known.is_none() {
+                crate::warn!(
+                    "cdr file ended in part of a row, cut off",
+                    path = path.display(),
+                    bytes = len - good
+                );
+            }
         }
-        if len == 0 {
+        if good == 0 {
             file.write_all(format!("{HEADER}\n").as_bytes())?;
-            len = HEADER.len() as u64 + 1;
+            good = HEADER.len() as u64 + 1;
         }
-        self.good = Some((path.clone(), len));
+        self.good = Some((path.clone(), good));
         Ok((hour, path, file))
     }
 
@@ -459,6 +507,36 @@ impl Files {
             None => Ok(()),
         }
     }
+}
+
+/// Whether `file` is still what `path` names.
+fn fate(path: &Path, file: &File) -> io::Result<Fate> {
+    use std::os::unix::fs::MetadataExt;
+    let open = file.metadata()?;
+    if open.nlink() == 0 {
+        return Ok(Fate::Removed);
+    }
+    Ok(match std::fs::metadata(path) {
+        Ok(named) if (named.dev(), named.ino()) == (open.dev(), open.ino()) => Fate::Kept,
+        _ => Fate::Moved,
+    })
+}
+
+/// The length of `file`'s whole rows: up to and with its last line break.
+fn whole_rows(file: &File, len: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut end = len;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 #[cfg(test)]
@@ -632,6 +710,72 @@ mod tests {
         drop(sink);
         let e = writer.finish().expect_err("nowhere to write");
         assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_last_tries_count_from_shutdown_not_from_the_start_of_the_failure() {
+        let (dir, file) = full_disk("lasttries");
+        let (sink, writer) = CdrWriter::start(&dir).unwrap();
+        (0..3).for_each(|i| sink.send(record(i)));
+        std::thread::sleep(RETRY_PAUSE * (FINAL_TRIES + 5)); // failing longer than the last tries take
+        drop(sink);
+        std::thread::sleep(RETRY_PAUSE * 3);
+        std::fs::remove_file(&file).unwrap(); // room again during the last tries
+        assert_eq!(writer.finish().unwrap(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn rows(from: i64, to: i64) -> VecDeque<(i64, String)> {
+        (from..to)
+            .map(|i| (record(i).end_ms.div_euclid(3_600_000), format!("{}\n", record(i).to_csv())))
+            .collect()
+    }
+
+    fn scratch(name: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("tandem-cdr-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cdr-2026-11-24T00.csv");
+        (dir, path)
+    }
+
+    #[test]
+    fn a_file_removed_while_open_gets_its_batch_written_again_to_a_new_one() {
+        let (dir, path) = scratch("removed");
+        let mut files = Files::default();
+        assert_eq!(files.write(&dir, &mut rows(0, 2)).unwrap(), 2);
+        std::fs::remove_dir_all(&dir).unwrap(); // the file and its folder
+        assert_eq!(files.write(&dir, &mut rows(2, 3)).unwrap(), 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{HEADER}\n{}\n", record(2).to_csv()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_moved_away_keeps_its_rows_and_a_new_one_begins() {
+        let (dir, path) = scratch("moved");
+        let mut files = Files::default();
+        assert_eq!(files.write(&dir, &mut rows(0, 2)).unwrap(), 2);
+        let moved = dir.join("rotated.csv");
+        std::fs::rename(&path, &moved).unwrap();
+        assert_eq!(files.write(&dir, &mut rows(2, 3)).unwrap(), 1);
+        assert_eq!(files.write(&dir, &mut rows(3, 4)).unwrap(), 1);
+        let old = std::fs::read_to_string(&moved).unwrap();
+        assert_eq!(old.lines().count(), 4, "header and rows 0-2: {old}");
+        let new = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(new, format!("{HEADER}\n{}\n", record(3).to_csv()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_earlier_runs_half_row_is_cut_off_before_rows_are_added() {
+        let (dir, path) = scratch("halfrow");
+        let whole = format!("{HEADER}\n{}\n", record(0).to_csv());
+        std::fs::write(&path, format!("{whole}c1,,cu")).unwrap();
+        let mut files = Files::default();
+        assert_eq!(files.write(&dir, &mut rows(2, 3)).unwrap(), 1);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{whole}{}\n", record(2).to_csv()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

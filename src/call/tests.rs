@@ -1027,7 +1027,10 @@ fn an_answered_call_is_hung_up_at_max_call_duration() {
             "{sip:?}: nothing before the limit"
         );
         assert_eq!((bed.core.active_calls(), bed.core.stats().calls_cut), (1, 0));
-        bed.advance(1);
+        // The shard gets to the timer 8 ms late: the CDR still ends at the limit.
+        (bed.now.ms, bed.now.unix_ms) = (bed.now.ms + 9, bed.now.unix_ms + 9);
+        bed.core.handle_timeout(bed.now);
+        bed.collect();
         bed.take_one(V1, "BYE ");
         let bye_a = bed.take_one(CUSTOMER, "BYE ");
         assert_eq!(parsed(&bye_a).from().unwrap().tag, Some(our_tag.as_str()));
