@@ -445,12 +445,14 @@ impl Files {
             return Err(e);
         }
         *good += batch.len() as u64;
-        let fate = fate(path, file)?;
+        // Written: whatever the check says, the batch must not be written twice into this file.
+        let fate = fate(path, file).unwrap_or(Fate::Kept);
         if matches!(fate, Fate::Moved) {
             let _ = file.sync_all(); // as at rotation: it is no longer ours to close
         }
         if !matches!(fate, Fate::Kept) {
-            self.current = None;
+            // What the path names next is not the file whose length `good` knows.
+            (self.current, self.good) = (None, None);
         }
         Ok(fate)
     }
