@@ -607,9 +607,11 @@ impl Core {
         if call.phase == Phase::Answered {
             self.stats.calls_cut += 1;
             // The CDR ends at the limit, not when the timer ran: a millisecond
-            // later would round the talk time up to a second more than the limit.
+            // later would round the talk time up to a second more than the limit,
+            // and the wall clock, read apart from the timers' clock, may say
+            // a millisecond less.
             let limit_ms = i64::from(call.snap.config.sip.max_call_duration) * 1000;
-            let unix_ms = call.cdr.answer_ms.map_or(now.unix_ms, |a| now.unix_ms.min(a + limit_ms));
+            let unix_ms = call.cdr.answer_ms.map_or(now.unix_ms, |a| a + limit_ms);
             self.hangup(call, Now { unix_ms, ..now });
         }
     }
