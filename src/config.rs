@@ -543,17 +543,67 @@ pub fn parse(src: &str, path: &Path) -> Result<Config, Vec<ConfigError>> {
     if errors.is_empty() { Ok(cfg) } else { Err(errors) }
 }
 
-/// Parses configuration text. A syntax or type error stops at once (`Err`);
-/// otherwise the configuration comes back with its cross-key problems, so
-/// `tandem check` can go on to the decks and list everything.
+/// Parses configuration text. Text that is not TOML stops at its first
+/// error; a value of the wrong type or range (`Err`) is listed with every
+/// other such value; otherwise the configuration comes back with its
+/// cross-key problems, so `tandem check` can go on to the decks and list
+/// everything.
 pub fn parse_all(src: &str, path: &Path) -> Result<(Config, Vec<ConfigError>), Vec<ConfigError>> {
-    let mut cfg: Config = toml::from_str(src).map_err(|e| {
-        let (line, key) = e.span().map(|s| locate::at(src, s.start)).unwrap_or_default();
-        vec![ConfigError { file: path.to_path_buf(), line, key, message: e.message().trim().to_owned() }]
-    })?;
-    cfg.path = path.to_path_buf();
-    let errors = locate::Checker::new(src, path).check(&cfg);
-    Ok((cfg, errors))
+    let error = |e: &toml::de::Error, text: &str| {
+        let (line, key) = e.span().map(|s| locate::at(text, s.start)).unwrap_or_default();
+        ConfigError { file: path.to_path_buf(), line, key, message: e.message().trim().to_owned() }
+    };
+    if let Err(e) = toml::from_str::<toml::Table>(src) {
+        return Err(vec![error(&e, src)]);
+    }
+    // Each bad value's line is blanked (same length, so every offset stays)
+    // and the text read again, to find the next one.
+    let mut text = src.to_owned();
+    let mut errors: Vec<ConfigError> = Vec::new();
+    loop {
+        let e = match toml::from_str::<Config>(&text) {
+            Ok(mut cfg) if errors.is_empty() => {
+                cfg.path = path.to_path_buf();
+                let errors = locate::Checker::new(src, path).check(&cfg);
+                return Ok((cfg, errors));
+            }
+            Ok(_) => return Err(errors),
+            Err(e) => e,
+        };
+        let found = error(&e, &text);
+        let blanked = e.span().and_then(|s| blank_value_line(&text, s.start));
+        if !blanked_before(&found, &errors) {
+            errors.push(found);
+        }
+        match blanked {
+            Some(next) if errors.len() < MAX_VALUE_ERRORS => text = next,
+            _ => return Err(errors),
+        }
+    }
+}
+
+/// A required key that `parse_all` blanked for its bad value is not
+/// reported missing as well.
+fn blanked_before(found: &ConfigError, errors: &[ConfigError]) -> bool {
+    let Some(field) = found.message.strip_prefix("missing field ") else { return false };
+    let field = field.trim_matches('`');
+    errors.iter().any(|prior| prior.key == format!("{}.{field}", found.key) || prior.key == field)
+}
+
+/// The most bad values `parse_all` lists before it stops looking.
+const MAX_VALUE_ERRORS: usize = 100;
+
+/// `text` with the `key = value` line holding `offset` turned to spaces,
+/// when that leaves it TOML; `None` for a table header or anything else.
+fn blank_value_line(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[start..end];
+    if line.trim_start().starts_with('[') || !line.contains('=') {
+        return None;
+    }
+    let next = format!("{}{}{}", &text[..start], " ".repeat(line.len()), &text[end..]);
+    toml::from_str::<toml::Table>(&next).is_ok().then_some(next)
 }
 
 /// The line and key path at a byte offset of configuration text.

@@ -92,6 +92,27 @@ fn ranges_name_line_and_key() {
 }
 
 #[test]
+fn every_bad_value_is_listed_not_only_the_first() {
+    let src = "[sip]\nmax_call_duration = 604801\ninvite_timeout = 0\nbusy_stop_switch = \"yes\"\ncolour = 1\n\n\
+               [[mapping_gateway]]\nname = 5\naddresses = [\"192.0.2.1\"]\nrate_deck = \"c.csv\"\n";
+    let got: Vec<(usize, String)> = errs(src).into_iter().map(|e| (e.line, e.key)).collect();
+    let want = [
+        (2, "sip.max_call_duration"),
+        (3, "sip.invite_timeout"),
+        (4, "sip.busy_stop_switch"),
+        (5, "sip.colour"),
+        (8, "mapping_gateway[0].name"), // and not "missing field `name`" as well
+    ];
+    assert_eq!(got, want.map(|(l, k)| (l, k.to_owned())));
+    // Text that is not TOML stops at its first error: what follows cannot be read.
+    let e = errs("[sip\ninvite_timeout = 0\n");
+    assert_eq!((e.len(), e[0].line), (1, 1), "{e:?}");
+    // A bad value over several lines cannot be blanked line by line: the list stops there.
+    let e = errs("[sip]\ninvite_timeout = [1,\n 2]\nbusy_stop_switch = 3\n");
+    assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), [2], "{e:?}");
+}
+
+#[test]
 fn unknown_keys_are_errors() {
     let e = &errs("[sip]\nuser_agent_retry = 60\n")[0];
     assert_eq!((e.line, e.key.as_str()), (2, "sip.user_agent_retry"));
