@@ -669,10 +669,7 @@ mod tests {
     /// /dev/full: every write fails with ENOSPC, as on a full disk.
     fn full_disk(name: &str) -> (PathBuf, PathBuf) {
         assert!(Path::new("/dev/full").exists(), "these tests need /dev/full");
-        let dir = std::env::temp_dir().join(format!("tandem-cdr-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("cdr-2026-11-24T00.csv");
+        let (dir, file) = scratch(name);
         std::os::unix::fs::symlink("/dev/full", &file).unwrap();
         (dir, file)
     }
@@ -734,6 +731,7 @@ mod tests {
             .collect()
     }
 
+    /// An empty folder for one test, and the path of its hour-00 CDR file (2026-11-24).
     fn scratch(name: &str) -> (PathBuf, PathBuf) {
         let dir = std::env::temp_dir().join(format!("tandem-cdr-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
