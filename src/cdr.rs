@@ -306,7 +306,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(if cfg!(test) { 50 } else { 
 /// Records held in memory while they cannot be written (a few hundred bytes
 /// each) before the writer takes no more: then the channel fills and shards
 /// wait for it, rather than any record being dropped.
-const MAX_WAITING: usize = 1_000_000;
+const MAX_WAITING: usize = if cfg!(test) { 1_000 } else { 1_000_000 };
 /// The most one write(2) takes: after an outage, a backlog of records is
 /// written in pieces, each removed from memory once written.
 const BATCH_BYTES: usize = 1 << 20;
@@ -698,6 +698,22 @@ mod tests {
         assert!(text.len() > BATCH_BYTES, "{}", text.len());
         let want: Vec<String> = (0..20_000).map(|i| format!("c{i}")).collect();
         assert_eq!(ids, want, "every record once, in order");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn records_past_the_memory_cap_wait_in_the_channel_and_none_is_dropped() {
+        let (dir, file) = full_disk("cap");
+        let (sink, writer) = CdrWriter::start(&dir).unwrap();
+        let n = MAX_WAITING as i64 * 3;
+        (0..n).for_each(|i| sink.send(record(i)));
+        std::thread::sleep(RETRY_PAUSE * 4);
+        assert!(!writer.handle.is_finished());
+        std::fs::remove_file(&file).unwrap();
+        drop(sink);
+        assert_eq!(writer.finish().unwrap(), n as u64);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.lines().count() as i64, n + 1, "the header and every record");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
