@@ -159,7 +159,9 @@ pub fn run(config: Option<&Path>) -> Result<(), EngineError> {
         poll.registry()
             .register(io.source(), shard::SOCKET, Interest::READABLE)
             .map_err(io_err("registering the socket"))?;
-        let seed = clock::unix_ms() as u64 ^ ((id as u64) << 48) ^ u64::from(std::process::id());
+        // From the kernel's random source: two tandems started in the same
+        // millisecond once minted the same Call-IDs and tags (time ^ pid seed).
+        let seed = secret() ^ ((id as u64) << 48);
         let mut core = Core::new(id as u16, local.clone(), Arc::clone(&router), seed, clock.now())
             .with_registrar_secret(registrar_secret);
         let vendor_io = match vendor_ports.map(|base| base + id as u16) {
@@ -376,5 +378,16 @@ fn core_ids(cfg: &crate::config::Config) -> Option<Vec<core_affinity::CoreId>> {
         }
         (None, true) => Some(all),
         (None, false) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Shard seeds come from here: two processes started in the same
+    /// millisecond (or two calls in a row) must not get the same one.
+    #[test]
+    fn secrets_do_not_repeat() {
+        let drawn: std::collections::HashSet<u64> = (0..1000).map(|_| super::secret()).collect();
+        assert_eq!(drawn.len(), 1000);
     }
 }
