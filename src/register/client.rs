@@ -283,21 +283,35 @@ impl Client {
                 }
                 _ => self.fail("423 without a usable Min-Expires".into(), now),
             },
-            s => self.fail(format!("{s} from the registrar"), now),
+            // §21.5.4: not before its Retry-After (a 503 saying when to come back).
+            s => self.fail_for(format!("{s} from the registrar"), now, msg.retry_after().unwrap_or(0)),
         }
     }
 
     fn registered(&mut self, msg: &Message<'_>, now: u64) {
-        let mine = format!("{}:{}", self.s.contact_host, self.local.port);
         let from_contact = msg.contacts().flatten().find_map(|c| match c {
-            Contact::Addr(a) if a.uri_raw.contains(&mine) => a.expires(),
+            Contact::Addr(a) if self.is_our_contact(&a) => a.expires(),
             _ => None,
         });
-        let granted = from_contact.or(msg.expires().ok().flatten()).unwrap_or(self.asked).max(1);
+        let granted = from_contact.or(msg.expires().ok().flatten()).unwrap_or(self.asked);
+        if granted == 0 {
+            // A 200 that lists our binding as expiring now kept nothing:
+            // refreshing it every second would only repeat that.
+            return self.fail("the registrar kept no binding (expires=0 in its 200)".into(), now);
+        }
         self.state = State::Registered;
         // Refresh before expiry, at about 85 % of the granted time.
         self.refresh_at = Some(now + u64::from(granted) * 850);
         self.events.push(Event::Registered(granted));
+    }
+
+    /// Whether a Contact of a 200 is ours: the host (case-insensitive, RFC
+    /// 3261 §19.1.4) and port we registered. A registrar may change the
+    /// case; an expiry read off another device's binding would be wrong.
+    fn is_our_contact(&self, a: &crate::sip::NameAddr<'_>) -> bool {
+        a.uri().is_ok_and(|u| {
+            u.host_raw.eq_ignore_ascii_case(&self.s.contact_host) && u.port.unwrap_or(5060) == self.local.port
+        })
     }
 
     fn challenged(&mut self, proxy: bool, msg: &Message<'_>, now: u64) {
@@ -328,6 +342,11 @@ impl Client {
     }
 
     fn fail(&mut self, why: String, now: u64) {
+        self.fail_for(why, now, 0);
+    }
+
+    /// Fails, trying again after the retry delay or `at_least_s`, whichever is longer.
+    fn fail_for(&mut self, why: String, now: u64, at_least_s: u32) {
         self.txn = None;
         if self.state == State::Unregistering {
             self.state = State::UnregisterFailed;
@@ -335,7 +354,7 @@ impl Client {
             return;
         }
         self.state = State::Failed;
-        self.retry_at = Some(now + u64::from(self.s.retry_delay_s) * 1000);
+        self.retry_at = Some(now + u64::from(self.s.retry_delay_s.max(at_least_s)) * 1000);
         self.events.push(Event::Failed(why));
     }
 

@@ -71,6 +71,7 @@ header_names! {
     ReferredBy => "Referred-By", b"referred-by";
     RejectContact => "Reject-Contact", b"reject-contact";
     RequestDisposition => "Request-Disposition", b"request-disposition";
+    RetryAfter => "Retry-After", b"retry-after";
     Require => "Require", b"require";
     Route => "Route", b"route";
     SessionExpires => "Session-Expires", b"session-expires";
@@ -158,6 +159,7 @@ impl HeaderName {
             (9, b's') if eq_lower(raw, b"supported") => Self::Supported,
             (10, b'u') if eq_lower(raw, b"user-agent") => Self::UserAgent,
             (11, b'm') if eq_lower(raw, b"min-expires") => Self::MinExpires,
+            (11, b'r') if eq_lower(raw, b"retry-after") => Self::RetryAfter,
             (11, b'r') if eq_lower(raw, b"referred-by") => Self::ReferredBy,
             (11, b'u') if eq_lower(raw, b"unsupported") => Self::Unsupported,
             (12, b'a') if eq_lower(raw, b"allow-events") => Self::AllowEvents,

@@ -512,6 +512,14 @@ impl<'a> Message<'a> {
         self.decimal(HeaderName::MinExpires, u64::from(u32::MAX)).map(|v| v.map(|n| n as u32))
     }
 
+    /// The seconds of a Retry-After (RFC 3261 §20.33: `delta-seconds
+    /// [comment] *(;param)`); `None` when absent or unreadable.
+    pub fn retry_after(&self) -> Option<u32> {
+        let v = self.optional_str(HeaderName::RetryAfter).ok().flatten()?;
+        let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+        parse_decimal(&v[..digits], u64::from(u32::MAX)).map(|n| n as u32)
+    }
+
     fn decimal(&self, name: HeaderName, max: u64) -> Result<Option<u64>, ParseError> {
         let Some(v) = self.optional_str(name)? else { return Ok(None) };
         parse_decimal(v, max).map(Some).ok_or(ParseError::BadHeader(name))

@@ -202,3 +202,46 @@ fn unregister_reuses_call_id_and_tag_and_answers_a_challenge() {
     idle.unregister(0);
     assert!(idle.unregister_done() && idle.poll_transmit().is_none());
 }
+
+#[test]
+fn our_contact_is_found_whatever_the_case_of_its_host_or_an_implied_port() {
+    for listed in ["<SIP:acct1001@203.0.113.10:5060>", "<sip:acct1001@203.0.113.10>"] {
+        let mut c = client(Expire::Auto);
+        c.start(0);
+        let r1 = sent(&mut c);
+        let other = "<sip:acct1001@198.51.100.99:5060>;expires=9999";
+        let contacts = format!("{other}, {listed};expires=40");
+        feed(&mut c, &answer(&r1, 200, &[("Contact", &contacts), ("Expires", "3600")]), 10);
+        assert_eq!(c.poll_event(), Some(Event::Registered(40)), "{listed}");
+    }
+    let mut c = client(Expire::Auto);
+    c.s.contact_host = "GW.Example.NET".into();
+    c.start(0);
+    let r1 = sent(&mut c);
+    feed(&mut c, &answer(&r1, 200, &[("Contact", "<sip:acct1001@gw.example.net:5060>;expires=40")]), 10);
+    assert_eq!(c.poll_event(), Some(Event::Registered(40)));
+}
+
+#[test]
+fn a_200_that_keeps_no_binding_is_a_failure_not_a_one_second_refresh() {
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    feed(&mut c, &answer(&r1, 200, &[("Contact", "<sip:acct1001@203.0.113.10:5060>;expires=0")]), 10);
+    assert_eq!(c.state(), State::Failed);
+    assert!(matches!(c.poll_event(), Some(Event::Failed(why)) if why.contains("kept no binding")));
+    assert_eq!(c.poll_timeout(), Some(10 + 60_000), "the retry delay, not a second");
+}
+
+#[test]
+fn a_503_retry_after_longer_than_the_retry_delay_is_waited_out() {
+    for (retry_after, wait_s) in [("120 (maintenance);duration=60", 120), ("5", 60)] {
+        let mut c = client(Expire::Auto);
+        c.start(0);
+        let r1 = sent(&mut c);
+        feed(&mut c, &answer(&r1, 503, &[("Retry-After", retry_after)]), 10);
+        assert_eq!(c.state(), State::Failed);
+        c.handle_timeout(10 + 32_000); // the transaction's own timers end
+        assert_eq!(c.poll_timeout(), Some(10 + wait_s * 1000), "{retry_after}");
+    }
+}
