@@ -130,6 +130,9 @@ pub struct Client {
     cnonce: String,
     refresh_at: Option<u64>,
     retry_at: Option<u64>,
+    /// When the last granted binding lapses: a refresh that failed leaves it
+    /// on the registrar until then, so shutdown still removes it.
+    bound_until: Option<u64>,
     branches: u64,
     events: Vec<Event>,
 }
@@ -158,6 +161,7 @@ impl Client {
             cnonce,
             refresh_at: None,
             retry_at: None,
+            bound_until: None,
             branches: 0,
             events: Vec::new(),
         }
@@ -194,8 +198,10 @@ impl Client {
     /// Removes the binding (shutdown): `Expires: 0`. With nothing bound there
     /// is nothing to remove.
     pub fn unregister(&mut self, now: u64) {
+        let still_bound = self.bound_until.is_some_and(|t| t > now);
         match self.state {
             State::Registered | State::Registering => self.new_round(now, true),
+            State::Failed if still_bound => self.new_round(now, true),
             State::Unregistering | State::Unregistered | State::UnregisterFailed => {}
             State::Idle | State::Failed => {
                 self.state = State::Unregistered;
@@ -300,6 +306,7 @@ impl Client {
             return self.fail("the registrar kept no binding (expires=0 in its 200)".into(), now);
         }
         self.state = State::Registered;
+        self.bound_until = Some(now + u64::from(granted) * 1000);
         // Refresh before expiry, at about 85 % of the granted time.
         self.refresh_at = Some(now + u64::from(granted) * 850);
         self.events.push(Event::Registered(granted));

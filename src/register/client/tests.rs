@@ -245,3 +245,29 @@ fn a_503_retry_after_longer_than_the_retry_delay_is_waited_out() {
         assert_eq!(c.poll_timeout(), Some(10 + wait_s * 1000), "{retry_after}");
     }
 }
+
+#[test]
+fn a_binding_whose_refresh_failed_is_still_removed_at_shutdown_until_it_lapses() {
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    feed(&mut c, &answer(&r1, 200, &[("Expires", "40")]), 1_000); // bound until 41 s
+    c.handle_timeout(35_000); // the refresh, at 85 %
+    let refresh = sent(&mut c);
+    feed(&mut c, &answer(&refresh, 503, &[]), 35_100);
+    assert_eq!(c.state(), State::Failed);
+    c.unregister(37_000);
+    let u = sent(&mut c);
+    assert!(u.contains("Expires: 0\r\n"), "{u}");
+    assert_eq!(c.state(), State::Unregistering);
+    // Once the binding has lapsed on its own there is nothing to remove.
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    feed(&mut c, &answer(&r1, 200, &[("Expires", "40")]), 1_000);
+    c.handle_timeout(35_000);
+    let refresh = sent(&mut c);
+    feed(&mut c, &answer(&refresh, 503, &[]), 35_100);
+    c.unregister(42_000);
+    assert!(c.unregister_done() && c.poll_transmit().is_none());
+}
