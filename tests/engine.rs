@@ -577,6 +577,13 @@ type Seen = Arc<Mutex<Vec<(String, u32)>>>;
 /// A registrar on raw UDP that accepts every REGISTER without a challenge and
 /// records what it saw.
 fn open_registrar(ip: &str) -> (SocketAddr, Seen) {
+    registrar_dropping(ip, false)
+}
+
+/// Like `open_registrar`; with `drop_first_unregister`, the first
+/// `Expires: 0` is recorded but gets no answer (as if the datagram were
+/// lost), so tandem sends it again.
+fn registrar_dropping(ip: &str, drop_first_unregister: bool) -> (SocketAddr, Seen) {
     let sock = UdpSocket::bind((ip, 0)).expect("bind");
     sock.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
     let addr = sock.local_addr().expect("addr");
@@ -584,6 +591,7 @@ fn open_registrar(ip: &str) -> (SocketAddr, Seen) {
     let log = Arc::clone(&seen);
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 65_535];
+        let mut drop_next_unregister = drop_first_unregister;
         let end = Instant::now() + Duration::from_secs(60); // bounded: the test is over by then
         while Instant::now() < end {
             let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
@@ -600,6 +608,9 @@ fn open_registrar(ip: &str) -> (SocketAddr, Seen) {
             let user = header("To:").split(['@', ':']).nth(1).unwrap_or_default().to_owned();
             let expires: u32 = header("Expires:").parse().unwrap_or(u32::MAX);
             log.lock().expect("log").push((user, expires));
+            if expires == 0 && std::mem::take(&mut drop_next_unregister) {
+                continue;
+            }
             let ok = reply_to(&text, "200 OK")
                 .replace("Content-Length: 0", &format!("Expires: {expires}\r\nContent-Length: 0"));
             let _ = sock.send_to(ok.as_bytes(), from);
@@ -641,6 +652,32 @@ fn sighup_moves_registrations_to_the_new_config() {
     assert!(seen.contains(&("beta".to_owned(), 0)), "beta is unregistered at shutdown: {seen:?}");
     let after = seen.iter().position(|r| *r == ("alpha".to_owned(), 0)).expect("alpha removed");
     assert!(seen[after + 1..].iter().all(|(u, _)| u != "alpha"), "alpha stays removed: {seen:?}");
+}
+
+#[test]
+fn a_changed_registration_starts_only_after_its_old_unregister_has_ended() {
+    let (registrar, seen) = registrar_dropping("127.0.0.8", true);
+    let v1 = vendor("127.0.0.3");
+    let register = format!(
+        "\n[routing_gateway.register]\nproxy = \"{registrar}\"\ndomain = \"carrier.test\"\nuser = \"alpha\"\npassword = \"x\"\nperiod = 60\n"
+    );
+    let sw = Switch::start_with("reg-change", "", &[v1], &register, "");
+    wait_register(&seen, "alpha", Some(60));
+    let cfg = std::fs::read_to_string(sw.dir.join("tandem.toml")).expect("config");
+    std::fs::write(sw.dir.join("tandem.toml"), cfg.replace("period = 60", "period = 30")).expect("write");
+    sw.signal(libc::SIGHUP);
+    wait_register(&seen, "alpha", Some(30));
+    let (status, _) = sw.stop();
+    assert!(status.success());
+    let seen = seen.lock().expect("log").clone();
+    // Both bind the same Contact: an Expires: 0 answered after the new
+    // REGISTER would remove the new binding (RFC 3261 §10.3).
+    let unregisters: Vec<usize> = (0..seen.len()).filter(|&i| seen[i] == ("alpha".to_owned(), 0)).collect();
+    let new = seen.iter().position(|r| *r == ("alpha".to_owned(), 30)).expect("the new registration");
+    assert!(
+        unregisters.len() >= 2 && new > unregisters[1],
+        "the old unregister, lost once, then the new: {seen:?}"
+    );
 }
 
 /// The next datagram on `sock` starting with `prefix` (others skipped), and its source.

@@ -266,6 +266,10 @@ pub struct Core {
     /// The snapshot the registrations were last matched against.
     reg_config: std::sync::Weak<crate::routing::snapshot::RoutingSnapshot>,
     reg_by_call_id: HashMap<Box<str>, usize>,
+    /// Changed registrations waiting for the old one's unregister to end
+    /// (old index, new settings): both bind the same Contact, so a late
+    /// `Expires: 0` would remove the new binding (RFC 3261 §10.3).
+    reg_after: Vec<(usize, RegSettings)>,
     checks: options::Checks,
     registrar: crate::registrar::Registrar,
     registrar_config: std::sync::Weak<crate::routing::snapshot::RoutingSnapshot>,
@@ -309,6 +313,7 @@ impl Core {
             retired: Vec::new(),
             reg_config: Arc::downgrade(&snap),
             reg_by_call_id: HashMap::new(),
+            reg_after: Vec::new(),
             checks: options::Checks::default(),
             registrar,
             registrar_config: Arc::downgrade(&snap),
@@ -347,6 +352,9 @@ impl Core {
                 .into_iter()
                 .filter(|s| crate::register::client::owner_shard(&s.name, shards) == me)
                 .collect();
+        // Successors still waiting stay if still wanted as they are.
+        self.reg_after
+            .retain(|(_, s)| wanted.iter().position(|w| w == s).map(|p| wanted.remove(p)).is_some());
         for i in 0..self.registrations.len() {
             if self.retired[i] {
                 continue;
@@ -360,12 +368,31 @@ impl Core {
                     if snap.config.sip.user_agent_send_unregister {
                         self.registrations[i].unregister(now.ms);
                         self.reg_flush(i);
+                        let name = &self.registrations[i].settings().name;
+                        if let Some(p) = wanted.iter().position(|w| &w.name == name) {
+                            self.reg_after.push((i, wanted.remove(p)));
+                        }
                     }
                 }
             }
         }
         for settings in wanted {
             self.add_registration(settings, now);
+        }
+        self.start_successors(now);
+    }
+
+    /// Starts the changed registrations whose old one is done unregistering
+    /// (answered, refused or timed out).
+    fn start_successors(&mut self, now: Now) {
+        let mut k = 0;
+        while k < self.reg_after.len() {
+            if self.registrations[self.reg_after[k].0].unregister_done() {
+                let (_, settings) = self.reg_after.remove(k);
+                self.add_registration(settings, now);
+            } else {
+                k += 1;
+            }
         }
     }
 
@@ -626,6 +653,7 @@ impl Core {
                     {
                         r.handle_timeout(now.ms);
                         self.reg_flush(i);
+                        self.start_successors(now);
                     }
                 }
             }
@@ -720,7 +748,8 @@ impl Core {
         }
         if let Some(&i) = self.reg_by_call_id.get(call_id) {
             self.registrations[i].handle_response(msg, now.ms);
-            return self.reg_flush(i);
+            self.reg_flush(i);
+            return self.start_successors(now);
         }
         match self.by_id.get(call_id) {
             Some(&(slot, Side::B(i))) => {
