@@ -342,7 +342,12 @@ impl Client {
             }
         }
         self.answered = true;
-        self.nc = 0;
+        // RFC 2617 §3.2.2: nc counts the requests sent with one nonce; the
+        // same nonce challenged again goes on counting, or the same cnonce and
+        // nc would repeat a response a registrar takes for a replay.
+        if self.challenge.as_ref().is_none_or(|(old, _)| old.nonce != ch.nonce) {
+            self.nc = 0;
+        }
         self.challenge = Some((ch, proxy));
         let unregister = self.state == State::Unregistering;
         self.send(now, unregister);

@@ -271,3 +271,26 @@ fn a_binding_whose_refresh_failed_is_still_removed_at_shutdown_until_it_lapses()
     c.unregister(42_000);
     assert!(c.unregister_done() && c.poll_transmit().is_none());
 }
+
+#[test]
+fn the_same_nonce_challenged_again_keeps_counting() {
+    let nc = |req: &str| -> Option<String> {
+        let m = sip::parse(req.as_bytes()).unwrap();
+        let auth = m.auths(HeaderName::Authorization).next()?.ok()?;
+        auth.param("nc").map(|v| v.into_owned())
+    };
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    feed(&mut c, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 1);
+    let r2 = sent(&mut c);
+    assert_eq!(nc(&r2).as_deref(), Some("00000001"));
+    feed(&mut c, &answer(&r2, 200, &[("Expires", "100")]), 2);
+    c.handle_timeout(100_000); // the refresh, with the credentials kept
+    let r3 = sent(&mut c);
+    assert_eq!(nc(&r3).as_deref(), Some("00000002"));
+    // Challenged again with the same nonce: a reset to 1 would repeat r2's response.
+    feed(&mut c, &answer(&r3, 401, &[("WWW-Authenticate", CHALLENGE)]), 100_001);
+    let r4 = sent(&mut c);
+    assert_eq!(nc(&r4).as_deref(), Some("00000003"));
+}
