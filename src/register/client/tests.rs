@@ -27,6 +27,14 @@ fn sent(c: &mut Client) -> String {
     String::from_utf8(d.to_vec()).unwrap()
 }
 
+/// An auto-period client that has sent its first REGISTER, and that REGISTER.
+fn started() -> (Client, String) {
+    let mut c = client(Expire::Auto);
+    c.start(0);
+    let r1 = sent(&mut c);
+    (c, r1)
+}
+
 /// The registrar's answer to `req`.
 fn answer(req: &str, status: u16, extra: &[(&str, &str)]) -> Vec<u8> {
     let m = sip::parse(req.as_bytes()).unwrap();
@@ -47,9 +55,7 @@ const CHALLENGE: &str = r#"Digest realm="carrier.example", nonce="n1", qop="auth
 
 #[test]
 fn challenge_then_register_auto_adopts_the_granted_period_and_refreshes() {
-    let mut c = client(Expire::Auto);
-    c.start(0);
-    let r1 = sent(&mut c);
+    let (mut c, r1) = started();
     let m = sip::parse(r1.as_bytes()).unwrap();
     m.validate().unwrap();
     assert_eq!(m.request_uri().unwrap().raw, "sip:carrier.example");
@@ -104,9 +110,7 @@ fn proxy_challenge_and_min_expires() {
 
 #[test]
 fn refused_credentials_and_silence_wait_the_retry_delay() {
-    let mut c = client(Expire::Auto);
-    c.start(0);
-    let r1 = sent(&mut c);
+    let (mut c, r1) = started();
     feed(&mut c, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 1);
     let r2 = sent(&mut c);
     feed(&mut c, &answer(&r2, 401, &[("WWW-Authenticate", CHALLENGE)]), 2);
@@ -165,9 +169,7 @@ fn fresh_nonces_do_not_hide_a_wrong_password() {
 
 #[test]
 fn stale_nonce_is_answered_again() {
-    let mut c = client(Expire::Auto);
-    c.start(0);
-    let r1 = sent(&mut c);
+    let (mut c, r1) = started();
     feed(&mut c, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 1);
     let r2 = sent(&mut c);
     let stale = r#"Digest realm="carrier.example", nonce="n1", qop="auth", stale=true"#;
@@ -178,9 +180,7 @@ fn stale_nonce_is_answered_again() {
 
 #[test]
 fn unregister_reuses_call_id_and_tag_and_answers_a_challenge() {
-    let mut c = client(Expire::Auto);
-    c.start(0);
-    let r1 = sent(&mut c);
+    let (mut c, r1) = started();
     feed(&mut c, &answer(&r1, 200, &[("Expires", "3600")]), 1);
     c.unregister(5);
     let u1 = sent(&mut c);
@@ -206,9 +206,7 @@ fn unregister_reuses_call_id_and_tag_and_answers_a_challenge() {
 #[test]
 fn our_contact_is_found_whatever_the_case_of_its_host_or_an_implied_port() {
     for listed in ["<SIP:acct1001@203.0.113.10:5060>", "<sip:acct1001@203.0.113.10>"] {
-        let mut c = client(Expire::Auto);
-        c.start(0);
-        let r1 = sent(&mut c);
+        let (mut c, r1) = started();
         let other = "<sip:acct1001@198.51.100.99:5060>;expires=9999";
         let contacts = format!("{other}, {listed};expires=40");
         feed(&mut c, &answer(&r1, 200, &[("Contact", &contacts), ("Expires", "3600")]), 10);
@@ -224,9 +222,7 @@ fn our_contact_is_found_whatever_the_case_of_its_host_or_an_implied_port() {
 
 #[test]
 fn a_200_that_keeps_no_binding_is_a_failure_not_a_one_second_refresh() {
-    let mut c = client(Expire::Auto);
-    c.start(0);
-    let r1 = sent(&mut c);
+    let (mut c, r1) = started();
     feed(&mut c, &answer(&r1, 200, &[("Contact", "<sip:acct1001@203.0.113.10:5060>;expires=0")]), 10);
     assert_eq!(c.state(), State::Failed);
     assert!(matches!(c.poll_event(), Some(Event::Failed(why)) if why.contains("kept no binding")));
@@ -236,9 +232,7 @@ fn a_200_that_keeps_no_binding_is_a_failure_not_a_one_second_refresh() {
 #[test]
 fn a_503_retry_after_longer_than_the_retry_delay_is_waited_out() {
     for (retry_after, wait_s) in [("120 (maintenance);duration=60", 120), ("5", 60)] {
-        let mut c = client(Expire::Auto);
-        c.start(0);
-        let r1 = sent(&mut c);
+        let (mut c, r1) = started();
         feed(&mut c, &answer(&r1, 503, &[("Retry-After", retry_after)]), 10);
         assert_eq!(c.state(), State::Failed);
         c.handle_timeout(10 + 32_000); // the transaction's own timers end
@@ -248,9 +242,7 @@ fn a_503_retry_after_longer_than_the_retry_delay_is_waited_out() {
 
 #[test]
 fn a_binding_whose_refresh_failed_is_still_removed_at_shutdown_until_it_lapses() {
-    let mut c = client(Expire::Auto);
-    c.start(0);
-    let r1 = sent(&mut c);
+    let (mut c, r1) = started();
     feed(&mut c, &answer(&r1, 200, &[("Expires", "40")]), 1_000); // bound until 41 s
     c.handle_timeout(35_000); // the refresh, at 85 %
     let refresh = sent(&mut c);
@@ -261,9 +253,7 @@ fn a_binding_whose_refresh_failed_is_still_removed_at_shutdown_until_it_lapses()
     assert!(u.contains("Expires: 0\r\n"), "{u}");
     assert_eq!(c.state(), State::Unregistering);
     // Once the binding has lapsed on its own there is nothing to remove.
-    let mut c = client(Expire::Auto);
-    c.start(0);
-    let r1 = sent(&mut c);
+    let (mut c, r1) = started();
     feed(&mut c, &answer(&r1, 200, &[("Expires", "40")]), 1_000);
     c.handle_timeout(35_000);
     let refresh = sent(&mut c);
@@ -279,9 +269,7 @@ fn the_same_nonce_challenged_again_keeps_counting() {
         let auth = m.auths(HeaderName::Authorization).next()?.ok()?;
         auth.param("nc").map(|v| v.into_owned())
     };
-    let mut c = client(Expire::Auto);
-    c.start(0);
-    let r1 = sent(&mut c);
+    let (mut c, r1) = started();
     feed(&mut c, &answer(&r1, 401, &[("WWW-Authenticate", CHALLENGE)]), 1);
     let r2 = sent(&mut c);
     assert_eq!(nc(&r2).as_deref(), Some("00000001"));
