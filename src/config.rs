@@ -553,6 +553,14 @@ pub fn parse_all(src: &str, path: &Path) -> Result<(Config, Vec<ConfigError>), V
         let (line, key) = e.span().map(|s| locate::at(text, s.start)).unwrap_or_default();
         ConfigError { file: path.to_path_buf(), line, key, message: e.message().trim().to_owned() }
     };
+    let mut e = match toml::from_str::<Config>(src) {
+        Ok(mut cfg) => {
+            cfg.path = path.to_path_buf();
+            let errors = locate::Checker::new(src, path).check(&cfg);
+            return Ok((cfg, errors));
+        }
+        Err(e) => e,
+    };
     if let Err(e) = toml::from_str::<toml::Table>(src) {
         return Err(vec![error(&e, src)]);
     }
@@ -561,15 +569,6 @@ pub fn parse_all(src: &str, path: &Path) -> Result<(Config, Vec<ConfigError>), V
     let mut text = src.to_owned();
     let mut errors: Vec<ConfigError> = Vec::new();
     loop {
-        let e = match toml::from_str::<Config>(&text) {
-            Ok(mut cfg) if errors.is_empty() => {
-                cfg.path = path.to_path_buf();
-                let errors = locate::Checker::new(src, path).check(&cfg);
-                return Ok((cfg, errors));
-            }
-            Ok(_) => return Err(errors),
-            Err(e) => e,
-        };
         let found = error(&e, &text);
         let blanked = e.span().and_then(|s| blank_value_line(&text, s.start));
         if !blanked_before(&found, &errors) {
@@ -579,6 +578,10 @@ pub fn parse_all(src: &str, path: &Path) -> Result<(Config, Vec<ConfigError>), V
             Some(next) if errors.len() < MAX_VALUE_ERRORS => text = next,
             _ => return Err(errors),
         }
+        e = match toml::from_str::<Config>(&text) {
+            Ok(_) => return Err(errors),
+            Err(e) => e,
+        };
     }
 }
 
