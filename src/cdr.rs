@@ -359,12 +359,6 @@ fn write_loop(dir: &Path, rx: &Receiver<Cdr>) -> io::Result<u64> {
 /// Moves records from the channel to `waiting` as CSV rows, waiting for one
 /// only when nothing else is waiting; `false` once every sink is gone.
 fn take(rx: &Receiver<Cdr>, waiting: &mut VecDeque<(i64, String)>) -> bool {
-    let row = |cdr: Cdr| {
-        let mut row = String::with_capacity(512);
-        cdr.write_csv(&mut row);
-        row.push('\n');
-        (cdr.end_ms.div_euclid(3_600_000), row)
-    };
     if waiting.is_empty() {
         match rx.recv() {
             Ok(cdr) => waiting.push_back(row(cdr)),
@@ -379,6 +373,14 @@ fn take(rx: &Receiver<Cdr>, waiting: &mut VecDeque<(i64, String)>) -> bool {
         }
     }
     true
+}
+
+/// A record as it waits to be written: the hour of its file, its CSV line.
+fn row(cdr: Cdr) -> (i64, String) {
+    let mut row = String::with_capacity(512);
+    cdr.write_csv(&mut row);
+    row.push('\n');
+    (cdr.end_ms.div_euclid(3_600_000), row)
 }
 
 /// The hourly file being appended to, and how much of it is known written.
@@ -665,13 +667,16 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    /// A folder for one test whose hour-00 CDR file (2026-11-24) writes to
-    /// /dev/full: every write fails with ENOSPC, as on a full disk.
-    fn full_disk(name: &str) -> (PathBuf, PathBuf) {
+    /// A writer, handed records `0..records`, on a folder for one test whose
+    /// hour-00 CDR file (2026-11-24) writes to /dev/full: every write fails
+    /// with ENOSPC, as on a full disk. The folder, that file, the sink, the writer.
+    fn full_disk(name: &str, records: i64) -> (PathBuf, PathBuf, CdrSink, CdrWriter) {
         assert!(Path::new("/dev/full").exists(), "these tests need /dev/full");
         let (dir, file) = scratch(name);
         std::os::unix::fs::symlink("/dev/full", &file).unwrap();
-        (dir, file)
+        let (sink, writer) = CdrWriter::start(&dir).unwrap();
+        (0..records).for_each(|i| sink.send(record(i)));
+        (dir, file, sink, writer)
     }
 
     fn record(i: i64) -> Cdr {
@@ -681,9 +686,7 @@ mod tests {
 
     #[test]
     fn a_full_disk_holds_the_records_until_they_can_be_written() {
-        let (dir, file) = full_disk("full");
-        let (sink, writer) = CdrWriter::start(&dir).unwrap();
-        (0..100).for_each(|i| sink.send(record(i)));
+        let (dir, file, sink, writer) = full_disk("full", 100);
         std::thread::sleep(RETRY_PAUSE * 4);
         assert!(!writer.handle.is_finished(), "the writer waits for the disk");
         std::fs::remove_file(&file).unwrap(); // room again: the next try makes a real file
@@ -703,10 +706,8 @@ mod tests {
 
     #[test]
     fn records_past_the_memory_cap_wait_in_the_channel_and_none_is_dropped() {
-        let (dir, file) = full_disk("cap");
-        let (sink, writer) = CdrWriter::start(&dir).unwrap();
         let n = MAX_WAITING as i64 * 3;
-        (0..n).for_each(|i| sink.send(record(i)));
+        let (dir, file, sink, writer) = full_disk("cap", n);
         std::thread::sleep(RETRY_PAUSE * 4);
         assert!(!writer.handle.is_finished());
         std::fs::remove_file(&file).unwrap();
@@ -719,9 +720,7 @@ mod tests {
 
     #[test]
     fn a_disk_still_full_at_shutdown_is_an_error_after_the_last_tries() {
-        let (dir, _) = full_disk("stillfull");
-        let (sink, writer) = CdrWriter::start(&dir).unwrap();
-        (0..3).for_each(|i| sink.send(record(i)));
+        let (dir, _, sink, writer) = full_disk("stillfull", 3);
         drop(sink);
         let e = writer.finish().expect_err("nowhere to write");
         assert_eq!(e.kind(), io::ErrorKind::StorageFull, "{e}");
@@ -730,9 +729,7 @@ mod tests {
 
     #[test]
     fn the_last_tries_count_from_shutdown_not_from_the_start_of_the_failure() {
-        let (dir, file) = full_disk("lasttries");
-        let (sink, writer) = CdrWriter::start(&dir).unwrap();
-        (0..3).for_each(|i| sink.send(record(i)));
+        let (dir, file, sink, writer) = full_disk("lasttries", 3);
         std::thread::sleep(RETRY_PAUSE * (FINAL_TRIES + 5)); // failing longer than the last tries take
         drop(sink);
         std::thread::sleep(RETRY_PAUSE * 3);
@@ -742,9 +739,7 @@ mod tests {
     }
 
     fn rows(from: i64, to: i64) -> VecDeque<(i64, String)> {
-        (from..to)
-            .map(|i| (record(i).end_ms.div_euclid(3_600_000), format!("{}\n", record(i).to_csv())))
-            .collect()
+        (from..to).map(|i| row(record(i))).collect()
     }
 
     /// An empty folder for one test, and the path of its hour-00 CDR file (2026-11-24).
@@ -797,21 +792,14 @@ mod tests {
 
     #[test]
     fn a_batch_cut_short_is_cut_back_before_it_is_written_again() {
-        let dir = std::env::temp_dir().join(format!("tandem-cdr-cut-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let (dir, path) = scratch("cut");
         let mut files = Files::default();
-        let mut waiting: VecDeque<(i64, String)> = (0..2)
-            .map(|i| (record(i).end_ms.div_euclid(3_600_000), format!("{}\n", record(i).to_csv())))
-            .collect();
-        assert_eq!(files.write(&dir, &mut waiting).unwrap(), 2);
-        let path = dir.join("cdr-2026-11-24T00.csv");
+        assert_eq!(files.write(&dir, &mut rows(0, 2)).unwrap(), 2);
         let good = std::fs::read_to_string(&path).unwrap();
         // A failed write left half a row; the file is opened again for the retry.
         files.current = None;
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"c2,,cu").unwrap();
-        waiting.push_back((record(2).end_ms.div_euclid(3_600_000), format!("{}\n", record(2).to_csv())));
-        assert_eq!(files.write(&dir, &mut waiting).unwrap(), 1);
+        assert_eq!(files.write(&dir, &mut rows(2, 3)).unwrap(), 1);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, format!("{good}{}\n", record(2).to_csv()));
         let _ = std::fs::remove_dir_all(&dir);
