@@ -353,26 +353,19 @@ impl Core {
                 .filter(|s| crate::register::client::owner_shard(&s.name, shards) == me)
                 .collect();
         // Successors still waiting stay if still wanted as they are.
-        self.reg_after
-            .retain(|(_, s)| wanted.iter().position(|w| w == s).map(|p| wanted.remove(p)).is_some());
+        self.reg_after.retain(|(_, s)| take_first(&mut wanted, |w| w == s).is_some());
         for i in 0..self.registrations.len() {
-            if self.retired[i] {
+            if self.retired[i] || take_first(&mut wanted, |w| w == self.registrations[i].settings()).is_some()
+            {
                 continue;
             }
-            match wanted.iter().position(|w| w == self.registrations[i].settings()) {
-                Some(p) => {
-                    wanted.remove(p);
-                }
-                None => {
-                    self.retired[i] = true;
-                    if snap.config.sip.user_agent_send_unregister {
-                        self.registrations[i].unregister(now.ms);
-                        self.reg_flush(i);
-                        let name = &self.registrations[i].settings().name;
-                        if let Some(p) = wanted.iter().position(|w| &w.name == name) {
-                            self.reg_after.push((i, wanted.remove(p)));
-                        }
-                    }
+            self.retired[i] = true;
+            if snap.config.sip.user_agent_send_unregister {
+                self.registrations[i].unregister(now.ms);
+                self.reg_flush(i);
+                let name = &self.registrations[i].settings().name;
+                if let Some(next) = take_first(&mut wanted, |w| &w.name == name) {
+                    self.reg_after.push((i, next));
                 }
             }
         }
@@ -1023,6 +1016,11 @@ fn uas_refusal(msg: &sip::Message<'_>, schemes: &[Scheme<'_>]) -> Option<u16> {
         _ if requires_extension(msg) => Some(420),
         _ => None,
     }
+}
+
+/// Removes and returns the first item of `v` that `f` picks.
+fn take_first<T>(v: &mut Vec<T>, f: impl Fn(&T) -> bool) -> Option<T> {
+    v.iter().position(f).map(|p| v.remove(p))
 }
 
 /// The side a stateless answer leaves by: our own Call-IDs are on vendor legs
